@@ -83,9 +83,7 @@ def read_json(path: str | os.PathLike[str]) -> Any:
 
 
 def _to_builtin(obj: Any) -> Any:
-    if hasattr(obj, "item") and callable(obj.item):
-        return obj.item()
-    if hasattr(obj, "tolist"):
+    if hasattr(obj, "tolist"):  # NumPy arrays and scalars, tensors' .numpy() results
         return obj.tolist()
     if isinstance(obj, os.PathLike):
         return os.fspath(obj)

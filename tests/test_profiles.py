@@ -1,0 +1,48 @@
+"""Runtime profile selection and budgets."""
+
+import pytest
+
+from course_utils import profiles
+
+
+def test_profiles_grow_from_smoke_to_gpu():
+    smoke, cpu, gpu = (profiles.PROFILES[n] for n in ("smoke", "cpu", "gpu"))
+    for field in ("image_size", "train_size", "test_size", "epochs"):
+        assert getattr(smoke, field) <= getattr(cpu, field) <= getattr(gpu, field), field
+    assert smoke.input_shape == (smoke.image_size, smoke.image_size, 1)
+
+
+@pytest.mark.parametrize(
+    "environ, gpu, expected",
+    [
+        ({"COURSE_PROFILE": "gpu", "CI": "true"}, False, "gpu"),  # explicit choice wins
+        ({"COURSE_PROFILE": " CPU "}, True, "cpu"),
+        ({"CI": "true"}, True, "smoke"),
+        ({"NBGRADER_EXECUTION": "autograde"}, True, "smoke"),
+        ({"CI": "false"}, True, "gpu"),
+        ({}, True, "gpu"),
+        ({}, False, "cpu"),
+    ],
+)
+def test_selection_rules(environ, gpu, expected):
+    assert profiles.select_profile_name(environ, has_gpu=lambda: gpu) == expected
+
+
+def test_environment_decides_without_asking_for_a_gpu():
+    def must_not_be_called() -> bool:
+        raise AssertionError("GPU detection ran although the environment decides")
+
+    assert profiles.select_profile_name({"CI": "1"}, has_gpu=must_not_be_called) == "smoke"
+
+
+def test_unknown_profile_names_the_source_and_the_choices():
+    with pytest.raises(ValueError, match="COURSE_PROFILE.*'fast'.*smoke, cpu, gpu"):
+        profiles.select_profile_name({"COURSE_PROFILE": "fast"})
+    with pytest.raises(ValueError, match="unknown profile 'tiny'"):
+        profiles.get_profile("tiny")
+
+
+def test_get_profile_uses_the_environment(monkeypatch):
+    monkeypatch.setenv("COURSE_PROFILE", "cpu")
+    assert profiles.get_profile().name == "cpu"
+    assert profiles.get_profile("smoke").as_dict()["name"] == "smoke"
