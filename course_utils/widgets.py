@@ -1,0 +1,111 @@
+"""Interactive explorers for the lessons, with a static fallback.
+
+:func:`explore` shows a figure drawn at the default slider values first (a
+plain PNG output that JupyterLab, GitHub, nbconvert and graders all render)
+and then, where ipywidgets can render, sliders that redraw it. A notebook
+therefore shows something useful everywhere, and the sliders are a bonus.
+
+Examples
+--------
+>>> from matplotlib.figure import Figure
+>>> def draw(lr):
+...     fig = Figure()
+...     fig.add_subplot().plot([0, 1], [0, lr])
+...     return fig
+>>> view = explore(draw, {"lr": Slider(0.01, 1.0, 0.01, 0.1)}, display=False)
+>>> type(view.static).__name__
+'Figure'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from matplotlib.figure import Figure
+
+
+@dataclasses.dataclass(frozen=True)
+class Slider:
+    """A numeric control: range, step and starting value; ``log=True`` for rates."""
+
+    min: float
+    max: float
+    step: float
+    value: float
+    log: bool = False
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.min <= self.value <= self.max:
+            raise ValueError(f"slider value {self.value} is outside [{self.min}, {self.max}]")
+        if self.step <= 0:
+            raise ValueError(f"slider step must be positive, got {self.step}")
+        if self.log and self.min <= 0:
+            raise ValueError("a log slider needs a positive minimum")
+
+
+@dataclasses.dataclass
+class Explorer:
+    """What :func:`explore` built: the static figure and the widget (or None)."""
+
+    static: Figure
+    widget: Any | None
+
+
+def explore(
+    draw: Callable[..., Figure],
+    controls: Mapping[str, Slider],
+    *,
+    display: bool = True,
+) -> Explorer:
+    """Show ``draw(**defaults)`` as a static figure, then sliders that redraw it.
+
+    ``draw`` takes one keyword argument per control and returns a Figure.
+    Without ipywidgets (or with ``display=False``) only the static figure is
+    made, so the call never fails where widgets cannot render.
+    """
+    if not controls:
+        raise ValueError("controls must name at least one slider")
+    defaults = {name: slider.value for name, slider in controls.items()}
+    static = draw(**defaults)
+    if not isinstance(static, Figure):
+        raise TypeError(f"draw must return a matplotlib Figure, got {type(static).__name__}")
+    widget = None
+    if display:
+        from IPython.display import display as show
+
+        show(static)
+        widget = _build_widget(draw, controls)
+        if widget is not None:
+            show(widget)
+    return Explorer(static=static, widget=widget)
+
+
+def _build_widget(draw: Callable[..., Figure], controls: Mapping[str, Slider]) -> Any | None:
+    try:
+        import ipywidgets as w
+    except ImportError:  # pragma: no cover - ipywidgets is a dependency
+        return None
+    sliders = {}
+    for name, s in controls.items():
+        label = s.description or name
+        if s.log:
+            sliders[name] = w.FloatLogSlider(
+                value=s.value, base=10, min=math.log10(s.min), max=math.log10(s.max),
+                step=s.step, description=label, continuous_update=False,
+            )
+        else:
+            sliders[name] = w.FloatSlider(
+                value=s.value, min=s.min, max=s.max, step=s.step, description=label,
+                continuous_update=False,
+            )
+
+    def redraw(**values: float) -> None:
+        from IPython.display import display as show
+
+        show(draw(**values))
+
+    return w.VBox([w.HBox(list(sliders.values())), w.interactive_output(redraw, sliders)])
