@@ -1,0 +1,422 @@
+"""Training monitor and epoch checkpoint: Keras callbacks for step 5 of the workflow.
+
+Both are ``keras.callbacks.Callback`` subclasses; pass them to
+``model.fit(..., callbacks=[...])``. Everything they write goes through
+:mod:`course_utils.io` (a temporary file, then one rename), so a run killed at
+any moment leaves only complete files behind, and the next run removes the
+temporaries a killed one could not.
+
+* :class:`TrainingMonitor` writes ``history.json`` and ``curves.png`` after
+  every epoch, so the curves can be watched while a run trains.
+* :class:`EpochCheckpoint` saves the whole model (weights and optimizer state)
+  as ``epoch_NNNN.keras`` every ``every`` epochs and keeps the last ``keep``.
+* :func:`find_latest_checkpoint` and :func:`load_checkpoint` resume a run::
+
+      latest = find_latest_checkpoint(run_dir / "checkpoints")
+      if latest is not None:
+          path, initial_epoch = latest
+          model = load_checkpoint(path)
+      model.fit(..., epochs=12, initial_epoch=initial_epoch, callbacks=[...])
+
+Epochs are counted from 1 in file names and in ``history["epoch"]``:
+``epoch_0003.keras`` holds the model after three epochs, so ``initial_epoch=3``
+continues with the fourth.
+
+Why not ``keras.callbacks.ModelCheckpoint`` and ``CSVLogger``? Neither writes
+atomically, ``ModelCheckpoint`` can neither save every N epochs nor prune old
+files, and ``CSVLogger`` draws no curves.
+
+The two classes are created on first access, so ``import course_utils.callbacks``
+stays free of TensorFlow until a callback is used.
+
+Examples
+--------
+>>> import tempfile, pathlib
+>>> from course_utils.callbacks import EpochCheckpoint, TrainingMonitor
+>>> run_dir = pathlib.Path(tempfile.mkdtemp())
+>>> monitor = TrainingMonitor(run_dir)
+>>> checkpoint = EpochCheckpoint(run_dir / "checkpoints", every=2, keep=3)
+>>> isinstance(monitor, import_keras().callbacks.Callback)
+True
+>>> find_latest_checkpoint(run_dir / "checkpoints") is None
+True
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import warnings
+import zipfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from course_utils import io
+from course_utils.tf_setup import import_keras
+
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "CHECKPOINT_PATTERN",
+    "CURVES_FILE",
+    "HISTORY_FILE",
+    "EpochCheckpoint",
+    "TrainingMonitor",
+    "find_latest_checkpoint",
+    "load_checkpoint",
+]
+
+HISTORY_FILE = "history.json"
+CURVES_FILE = "curves.png"
+#: Names of complete checkpoints; temporaries (``.epoch_0003.<random>.tmp.keras``) never match.
+CHECKPOINT_PATTERN = re.compile(r"^epoch_(?P<epoch>\d+)\.keras$")
+
+
+class _TrainingMonitor:
+    """Write the training history and the learning curves after every epoch.
+
+    After each epoch the callback atomically rewrites
+
+    * ``run_dir/history.json``: ``{"epoch": [1, 2, ...], "loss": [...],
+      "accuracy": [...], "val_loss": [...], ...}``, one value per epoch for every
+      metric Keras logs, plus ``learning_rate`` (the optimizer's current rate);
+    * ``run_dir/curves.png`` (when ``plot``): loss and accuracy per epoch,
+      training solid and validation dashed.
+
+    Every list has one entry per recorded epoch; a metric missing in some epoch
+    is ``NaN`` there (as is a diverged loss; Python's ``json`` reads both back).
+
+    When ``fit`` starts with ``initial_epoch=k > 0`` (a resumed run), the
+    existing ``history.json`` is loaded and cut to its first ``k`` epochs, so
+    the history goes on where the checkpoint left off; epochs the killed run
+    recorded after its last checkpoint are dropped and trained again. A run
+    starting at epoch 0 starts a new history.
+
+    The history is also available as the ``history`` attribute.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, numpy as np
+    >>> from course_utils import models
+    >>> from course_utils.callbacks import TrainingMonitor
+    >>> run_dir = pathlib.Path(tempfile.mkdtemp())
+    >>> model = models.compile_classifier(
+    ...     models.build_fingers_cnn((16, 16, 1), 12, depth=1, width=4, seed=0))
+    >>> x, y = np.zeros((8, 16, 16, 1), "float32"), np.arange(8)
+    >>> _ = model.fit(x, y, epochs=2, verbose=0, callbacks=[TrainingMonitor(run_dir)])
+    >>> io.read_json(run_dir / "history.json")["epoch"]
+    [1, 2]
+    >>> sorted(p.name for p in run_dir.iterdir())
+    ['curves.png', 'history.json']
+    """
+
+    def __init__(self, run_dir: str | os.PathLike[str], *, plot: bool = True) -> None:
+        super().__init__()
+        self.run_dir = Path(run_dir)
+        if self.run_dir.exists() and not self.run_dir.is_dir():
+            raise ValueError(f"run_dir: {self.run_dir} exists and is not a folder")
+        self.plot = bool(plot)
+        self.history: dict[str, list[Any]] = {"epoch": []}
+        self._started = False
+
+    @property
+    def history_path(self) -> Path:
+        """Where the history is written: ``run_dir/history.json``."""
+        return self.run_dir / HISTORY_FILE
+
+    @property
+    def curves_path(self) -> Path:
+        """Where the curves are drawn: ``run_dir/curves.png``."""
+        return self.run_dir / CURVES_FILE
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        for name in (HISTORY_FILE, CURVES_FILE):
+            _remove_stale_temporaries(self.run_dir, name)
+        self._started = False
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if not self._started:  # the first epoch of this fit() is its initial_epoch
+            self._started = True
+            self.history = self._previous_history(epoch) if epoch > 0 else {"epoch": []}
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.on_epoch_begin(epoch)
+        record = {key: _to_float(value) for key, value in (logs or {}).items()}
+        if "learning_rate" not in record:
+            learning_rate = self._current_learning_rate()
+            if learning_rate is not None:
+                record["learning_rate"] = learning_rate
+        _append_epoch(self.history, epoch + 1, record)
+        io.write_json(self.history_path, self.history)
+        if self.plot:
+            _save_png(_plot_curves(self.history), self.curves_path)
+
+    def _previous_history(self, initial_epoch: int) -> dict[str, list[Any]]:
+        """The saved history cut to epochs ``1..initial_epoch``."""
+        if not self.history_path.exists():
+            warnings.warn(
+                f"{self.history_path} not found: the history of this resumed run starts at "
+                f"epoch {initial_epoch + 1}", RuntimeWarning, stacklevel=2,
+            )
+            return {"epoch": []}
+        history = _check_history(io.read_json(self.history_path), self.history_path)
+        keep = [i for i, done in enumerate(history["epoch"]) if done <= initial_epoch]
+        history = {key: [values[i] for i in keep] for key, values in history.items()}
+        if history["epoch"] != list(range(1, initial_epoch + 1)):
+            warnings.warn(
+                f"{self.history_path} holds epochs {history['epoch']}, not all of 1..{initial_epoch}: "
+                f"the missing ones stay missing", RuntimeWarning, stacklevel=2,
+            )
+        return history
+
+    def _current_learning_rate(self) -> float | None:
+        optimizer = getattr(self.model, "optimizer", None)
+        if optimizer is None:
+            return None
+        try:
+            return _to_float(optimizer.learning_rate)
+        except (AttributeError, TypeError, ValueError):  # pragma: no cover - exotic optimizers
+            return None
+
+
+class _EpochCheckpoint:
+    """Save the model every ``every`` epochs as ``epoch_NNNN.keras``; keep the last ``keep``.
+
+    A checkpoint is the whole model as ``model.save`` writes it: architecture,
+    weights and optimizer state (its ``iterations`` and slot variables such as
+    Adam's moments), so :func:`load_checkpoint` resumes training exactly where
+    it stopped. ``NNNN`` is the number of epochs done (1-based), the
+    ``initial_epoch`` to resume with.
+
+    Each file is written to a hidden temporary next to it and renamed into
+    place, so ``epoch_*.keras`` files are always complete. Older checkpoints
+    beyond the last ``keep`` are deleted (``keep=None`` keeps all).
+
+    A ``fit`` that starts at ``initial_epoch=k`` takes the folder over: the
+    checkpoints after epoch ``k`` (left by an older or abandoned run; for
+    ``k=0``, all of them) are removed first, as are temporaries a killed run
+    left behind.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, numpy as np
+    >>> from course_utils import models
+    >>> from course_utils.callbacks import EpochCheckpoint
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> model = models.compile_classifier(
+    ...     models.build_fingers_cnn((16, 16, 1), 12, depth=1, width=4, seed=0))
+    >>> x, y = np.zeros((8, 16, 16, 1), "float32"), np.arange(8)
+    >>> _ = model.fit(x, y, epochs=5, verbose=0,
+    ...               callbacks=[EpochCheckpoint(folder, every=2, keep=1)])
+    >>> sorted(p.name for p in folder.iterdir())
+    ['epoch_0004.keras']
+    """
+
+    def __init__(
+        self, checkpoint_dir: str | os.PathLike[str], *, every: int = 1, keep: int | None = 3
+    ) -> None:
+        super().__init__()
+        self.checkpoint_dir = Path(checkpoint_dir)
+        if self.checkpoint_dir.exists() and not self.checkpoint_dir.is_dir():
+            raise ValueError(f"checkpoint_dir: {self.checkpoint_dir} exists and is not a folder")
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"every: expected an integer >= 1 (save every N epochs), got {every!r}")
+        if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 1):
+            raise ValueError(f"keep: expected an integer >= 1 or None (keep all), got {keep!r}")
+        self.every = every
+        self.keep = keep
+        self.last_saved: Path | None = None
+        self._started = False
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        for tmp in self.checkpoint_dir.glob(".epoch_*.tmp.keras"):
+            tmp.unlink(missing_ok=True)
+        self._started = False
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if not self._started:  # the first epoch of this fit() is its initial_epoch
+            self._started = True
+            for path, done in _list_checkpoints(self.checkpoint_dir):
+                if done > epoch:
+                    path.unlink(missing_ok=True)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.on_epoch_begin(epoch)
+        done = epoch + 1
+        if done % self.every:
+            return
+        target = self.checkpoint_dir / f"epoch_{done:04d}.keras"
+        with io.atomic_path(target) as tmp:
+            self.model.save(tmp)
+            with open(tmp, "rb") as fh:  # the bytes are on disk before the rename
+                os.fsync(fh.fileno())
+        self.last_saved = target
+        if self.keep is not None:
+            for path, _ in _list_checkpoints(self.checkpoint_dir)[: -self.keep]:
+                path.unlink(missing_ok=True)
+
+
+def find_latest_checkpoint(checkpoint_dir: str | os.PathLike[str]) -> tuple[Path, int] | None:
+    """The newest ``epoch_NNNN.keras`` in ``checkpoint_dir`` and its epoch ``NNNN``.
+
+    Returns ``None`` when the folder does not exist or holds no checkpoint
+    (a fresh run). Temporaries of a killed save never count.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> find_latest_checkpoint(folder) is None
+    True
+    >>> for name in ("epoch_0002.keras", "epoch_0010.keras", ".epoch_0011.x1.tmp.keras"):
+    ...     _ = (folder / name).write_bytes(b"")
+    >>> path, epoch = find_latest_checkpoint(folder)
+    >>> path.name, epoch
+    ('epoch_0010.keras', 10)
+    """
+    folder = Path(checkpoint_dir)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"checkpoint_dir: {folder} is not a folder")
+    checkpoints = _list_checkpoints(folder)
+    return checkpoints[-1] if checkpoints else None
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> keras.Model:
+    """Load a checkpoint: the compiled model with its weights and optimizer state.
+
+    Resume with ``model.fit(..., initial_epoch=epoch)``, ``epoch`` being the
+    number in the file name (see :func:`find_latest_checkpoint`). Raises
+    ``FileNotFoundError`` for a missing file and ``ValueError`` naming the file
+    when it is not a readable ``.keras`` model.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, numpy as np
+    >>> from course_utils import models
+    >>> from course_utils.callbacks import EpochCheckpoint
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> model = models.compile_classifier(
+    ...     models.build_fingers_cnn((16, 16, 1), 12, depth=1, width=4, seed=0))
+    >>> x, y = np.zeros((8, 16, 16, 1), "float32"), np.arange(8)
+    >>> _ = model.fit(x, y, epochs=2, batch_size=4, verbose=0, callbacks=[EpochCheckpoint(folder)])
+    >>> path, epoch = find_latest_checkpoint(folder)
+    >>> restored = load_checkpoint(path)
+    >>> epoch, int(restored.optimizer.iterations)
+    (2, 4)
+    """
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"checkpoint {p} does not exist")
+    if p.is_dir() or p.suffix != ".keras":
+        raise ValueError(f"checkpoint {p}: expected a .keras file written by EpochCheckpoint")
+    keras = import_keras()
+    try:
+        return keras.saving.load_model(p)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"checkpoint {p}: not a readable Keras model file ({exc})") from exc
+
+
+def _list_checkpoints(folder: Path) -> list[tuple[Path, int]]:
+    """Complete checkpoints in ``folder``, oldest first."""
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in folder.iterdir():
+        match = CHECKPOINT_PATTERN.match(path.name)
+        if match and path.is_file():
+            found.append((path, int(match["epoch"])))
+    return sorted(found, key=lambda item: item[1])
+
+
+def _remove_stale_temporaries(folder: Path, target_name: str) -> None:
+    """Delete what :func:`io.atomic_path` left for ``target_name`` when a run was killed."""
+    stem, suffix = os.path.splitext(target_name)
+    for tmp in folder.glob(f".{stem}.*.tmp{suffix}"):
+        tmp.unlink(missing_ok=True)
+
+
+def _to_float(value: Any) -> float:
+    if hasattr(value, "numpy"):
+        value = value.numpy()
+    return float(value)
+
+
+def _check_history(data: Any, path: Path) -> dict[str, list[Any]]:
+    """A saved history as ``{"epoch": [...], metric: [...]}`` with equal lengths."""
+    if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
+        raise ValueError(f"{path}: expected a history {{metric: [values per epoch]}}")
+    if "epoch" not in data:  # e.g. a plain Keras History.history dump
+        length = max((len(v) for v in data.values()), default=0)
+        data = {"epoch": list(range(1, length + 1)), **data}
+    lengths = {key: len(values) for key, values in data.items()}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(f"{path}: every list must have one value per epoch, got lengths {lengths}")
+    return data
+
+
+def _append_epoch(history: dict[str, list[Any]], epoch: int, record: dict[str, float]) -> None:
+    """Append one epoch, keeping every list as long as ``history["epoch"]``."""
+    recorded = len(history["epoch"])
+    for key in record:
+        if key not in history:
+            history[key] = [math.nan] * recorded
+    history["epoch"].append(epoch)
+    for key, values in history.items():
+        if key != "epoch":
+            values.append(record.get(key, math.nan))
+
+
+def _plot_curves(history: dict[str, list[Any]]) -> Figure:
+    """Loss and accuracy per epoch: training solid, validation dashed."""
+    from matplotlib.figure import Figure
+
+    metrics = [m for m in ("loss", "accuracy") if m in history or f"val_{m}" in history]
+    fig = Figure(figsize=(5 * max(len(metrics), 1), 3.6), layout="constrained")
+    axes = fig.subplots(1, max(len(metrics), 1), squeeze=False)[0]
+    epochs = history["epoch"]
+    for ax, metric in zip(axes, metrics, strict=False):
+        for key, style, label in ((metric, "-", "train"), (f"val_{metric}", "--", "validation")):
+            if key in history:
+                ax.plot(epochs, history[key], linestyle=style, color="C0", marker=".", label=label)
+        ax.set(title=metric, xlabel="epoch")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    return fig
+
+
+def _save_png(fig: Figure, path: Path) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    with io.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+
+
+# The public classes subclass keras.callbacks.Callback, which imports TensorFlow;
+# they are assembled on first access (PEP 562) to keep this module's import light.
+_LAZY_CLASSES = {"TrainingMonitor": _TrainingMonitor, "EpochCheckpoint": _EpochCheckpoint}
+
+if TYPE_CHECKING:  # pragma: no cover
+
+    class TrainingMonitor(_TrainingMonitor, keras.callbacks.Callback): ...
+
+    class EpochCheckpoint(_EpochCheckpoint, keras.callbacks.Callback): ...
+
+
+def __getattr__(name: str) -> Any:
+    body = _LAZY_CLASSES.get(name)
+    if body is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    cls = type(name, (body, import_keras().callbacks.Callback),
+               {"__module__": __name__, "__qualname__": name, "__doc__": body.__doc__})
+    globals()[name] = cls
+    return cls
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY_CLASSES))
