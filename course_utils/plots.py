@@ -1,0 +1,399 @@
+"""Figures of the course: learning curves, confusion matrix, image grids.
+
+Every function builds a :class:`matplotlib.figure.Figure` (never ``pyplot``),
+so no figure is left open behind the student's back and everything works
+without a display. In a notebook the returned figure shows as the cell's
+result; :func:`save_figure` writes it as a PNG, atomically.
+
+* :func:`plot_history`: compare training runs, in the style of
+  ``tensorflow_docs.plots.HistoryPlotter``: one axis per metric, one colour per
+  run, training solid and validation (``val_*``) dashed.
+* :func:`plot_confusion_matrix`: the counts of :func:`course_utils.metrics.confusion_matrix`.
+* :func:`plot_images`: a grid of images titled with their class names, wrong
+  predictions in red.
+
+Examples
+--------
+>>> import numpy as np
+>>> fig = plot_history({"small": {"loss": [1.0, 0.6], "val_loss": [1.1, 0.8],
+...                               "accuracy": [0.4, 0.7], "val_accuracy": [0.3, 0.6]}})
+>>> [ax.get_title() for ax in fig.axes]
+['loss', 'accuracy']
+>>> fig = plot_confusion_matrix(np.eye(12, dtype=int))
+>>> len(fig.axes)      # the matrix and its colour bar
+2
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+from numpy.typing import ArrayLike
+
+from course_utils import io, metrics
+from course_utils.labels import CLASS_NAMES, NUM_CLASSES
+
+__all__ = [
+    "MAX_IMAGES",
+    "load_history",
+    "plot_confusion_matrix",
+    "plot_history",
+    "plot_images",
+    "save_figure",
+]
+
+#: Most images :func:`plot_images` draws in one figure (a bigger grid is unreadable and slow).
+MAX_IMAGES = 200
+
+RunHistory = Any  # keras.callbacks.History, {metric: values}, or a path to history.json
+
+
+def load_history(run: RunHistory, *, name: str = "run") -> dict[str, np.ndarray]:
+    """Read one run's history as ``{key: float array}``, with an ``"epoch"`` key.
+
+    ``run`` may be a ``keras.callbacks.History`` (what ``model.fit`` returns), a
+    dict ``{metric: [one value per epoch]}`` (``History.history``, or a dict
+    with an ``"epoch"`` list like the training monitor's), or the path of a
+    ``history.json`` written by :class:`course_utils.callbacks.TrainingMonitor`.
+    Epochs are counted from 1; without an ``"epoch"`` list they are ``1..n``.
+    ``name`` is used in error messages.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the history file does not exist.
+    ValueError
+        When a value is not a list of numbers, or the lists have different lengths.
+
+    Examples
+    --------
+    >>> h = load_history({"loss": [0.9, 0.5]})
+    >>> h["epoch"].tolist(), h["loss"].tolist()
+    ([1.0, 2.0], [0.9, 0.5])
+    """
+    source = name
+    epochs: Sequence[float] | None = None
+    if isinstance(run, str | os.PathLike):
+        path = Path(run)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: history file of run {name!r} not found")
+        data = io.read_json(path)
+        source = f"{path} (run {name!r})"
+    elif hasattr(run, "history") and isinstance(run.history, Mapping):  # keras History
+        data = run.history
+        if len(getattr(run, "epoch", ())) > 0:
+            epochs = [e + 1 for e in run.epoch]  # History.epoch counts from 0
+    elif isinstance(run, Mapping):
+        data = run
+    else:
+        raise TypeError(
+            f"run {name!r}: expected a keras History, a dict {{metric: values}} or the path of "
+            f"a history.json, got {type(run).__name__}"
+        )
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{source}: expected a history {{metric: [values per epoch]}}")
+
+    history: dict[str, np.ndarray] = {}
+    for key, values in data.items():
+        try:
+            arr = np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"{source}: {key!r} must be a list of numbers, one per epoch") from None
+        if arr.ndim != 1:
+            raise ValueError(f"{source}: {key!r} must be a list of numbers, one per epoch, got shape {arr.shape}")
+        history[str(key)] = arr
+    lengths = {key: len(arr) for key, arr in history.items()}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(f"{source}: every list must have one value per epoch, got lengths {lengths}")
+    length = next(iter(lengths.values()), 0)
+    if "epoch" not in history:
+        if epochs is not None and len(epochs) == length:
+            history["epoch"] = np.asarray(epochs, dtype=np.float64)
+        else:
+            history["epoch"] = np.arange(1, length + 1, dtype=np.float64)
+    return history
+
+
+def plot_history(
+    runs: Mapping[str, RunHistory], *, metrics: Sequence[str] = ("loss", "accuracy")
+) -> Figure:
+    """Learning curves of one or more runs: one axis per metric.
+
+    Each run keeps one colour in every axis (the first run matplotlib's ``C0``,
+    the second ``C1``, ...); its training curve (``metric``) is solid and its
+    validation curve (``val_metric``) dashed, the legend says which is which.
+    A run needs at least one of the two for every metric asked for. Axes of
+    accuracy metrics run from 0 to 1 so runs and lessons compare at a glance.
+
+    Parameters
+    ----------
+    runs
+        ``{run name: history}``; a history is a ``keras.callbacks.History``, a
+        dict of per-epoch lists, or the path of a ``history.json`` (see
+        :func:`load_history`).
+    metrics
+        Metric names without the ``val_`` prefix, one axis each.
+
+    Raises
+    ------
+    ValueError
+        When ``runs`` or ``metrics`` is empty, or a run has neither ``metric``
+        nor ``val_metric`` (the message names the run and lists its keys).
+    TypeError
+        When ``runs`` is not a mapping from run names to histories.
+
+    Examples
+    --------
+    >>> small = {"loss": [1.0, 0.7, 0.5], "val_loss": [1.1, 0.9, 0.8]}
+    >>> big = {"loss": [0.9, 0.4, 0.2], "val_loss": [1.0, 0.8, 0.9]}
+    >>> fig = plot_history({"small": small, "big": big}, metrics=["loss"])
+    >>> [(line.get_label(), line.get_linestyle()) for line in fig.axes[0].lines]
+    [('small train', '-'), ('small validation', '--'), ('big train', '-'), ('big validation', '--')]
+    """
+    if not isinstance(runs, Mapping) or any(_looks_like_values(v) for v in runs.values()):
+        raise TypeError(
+            "runs must map a run name to its history, e.g. {'baseline': history}; "
+            f"got {type(runs).__name__}" + (
+                " of lists (one history? wrap it: {'my run': history})"
+                if isinstance(runs, Mapping) else ""
+            )
+        )
+    if not runs:
+        raise ValueError("runs is empty: pass at least one {'name': history}")
+    if isinstance(metrics, str):
+        metrics = (metrics,)
+    metrics = tuple(metrics)
+    if not metrics:
+        raise ValueError("metrics is empty: name at least one metric, e.g. ('loss',)")
+
+    histories = {str(name): load_history(run, name=str(name)) for name, run in runs.items()}
+    for name, history in histories.items():
+        for metric in metrics:
+            if metric not in history and f"val_{metric}" not in history:
+                available = sorted(k for k in history if k != "epoch")
+                raise ValueError(
+                    f"run {name!r} has no {metric!r} (nor 'val_{metric}'); "
+                    f"available: {', '.join(available) or 'nothing'}"
+                )
+
+    fig = Figure(figsize=(5.0 * len(metrics), 3.8), layout="constrained")
+    axes = fig.subplots(1, len(metrics), squeeze=False)[0]
+    for ax, metric in zip(axes, metrics, strict=True):
+        for index, (name, history) in enumerate(histories.items()):
+            color = f"C{index % 10}"
+            for key, style, part in ((metric, "-", "train"), (f"val_{metric}", "--", "validation")):
+                if key in history:
+                    ax.plot(history["epoch"], history[key], color=color, linestyle=style,
+                            marker="." if len(history[key]) < 30 else None, label=f"{name} {part}")
+        ax.set(title=metric, xlabel="epoch", ylabel=metric)
+        if metric.endswith("accuracy"):
+            ax.set_ylim(0.0, 1.02)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    return fig
+
+
+def plot_confusion_matrix(
+    cm: ArrayLike, class_names: Sequence[str] = CLASS_NAMES, *, normalize: bool = False
+) -> Figure:
+    """Draw a confusion matrix with the value of every cell written in it.
+
+    True classes are rows, predicted classes columns, as
+    :func:`course_utils.metrics.confusion_matrix` returns them. With
+    ``normalize=True`` each row is divided by its total, so a cell is the share
+    of that true class predicted as the column's class (an empty row stays 0).
+
+    Parameters
+    ----------
+    cm
+        Square matrix of counts, ``(num_classes, num_classes)``.
+    class_names
+        One name per class, in matrix order (the 12 fingers classes by default).
+    normalize
+        Show row fractions instead of counts.
+
+    Raises
+    ------
+    ValueError
+        When ``cm`` is not a square matrix of non-negative numbers, or
+        ``class_names`` does not have one name per row.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> fig = plot_confusion_matrix(np.array([[3, 1], [0, 2]]), ["left", "right"])
+    >>> [t.get_text() for t in fig.axes[0].texts]
+    ['3', '1', '0', '2']
+    """
+    matrix = metrics.check_confusion_matrix(cm).astype(np.float64)
+    names = metrics._check_class_names(class_names, len(matrix))
+    if normalize:
+        totals = matrix.sum(axis=1, keepdims=True)
+        matrix = np.divide(matrix, totals, out=np.zeros_like(matrix), where=totals > 0)
+    n = len(matrix)
+    side = max(4.0, 0.5 * n + 2.0)
+    fig = Figure(figsize=(side + 1.0, side), layout="constrained")
+    ax = fig.add_subplot()
+    vmax = 1.0 if normalize else max(float(matrix.max()), 1.0)
+    image = ax.imshow(matrix, cmap="Blues", vmin=0.0, vmax=vmax, interpolation="nearest")
+    fig.colorbar(image, ax=ax, label="share of the true class" if normalize else "images")
+    fontsize = 9 if n <= 12 else 7
+    for i in range(n):
+        for j in range(n):
+            value = matrix[i, j]
+            text = f"{value:.2f}" if normalize else f"{value:.0f}"
+            color = "white" if value > 0.6 * vmax else "black"
+            ax.text(j, i, text, ha="center", va="center", color=color, fontsize=fontsize)
+    ax.set_xticks(range(n), labels=names)
+    ax.set_yticks(range(n), labels=names)
+    ax.set(xlabel="predicted class", ylabel="true class",
+           title="Confusion matrix" + (" (rows normalised)" if normalize else ""))
+    return fig
+
+
+def plot_images(
+    images: ArrayLike,
+    labels: ArrayLike | None = None,
+    *,
+    predictions: ArrayLike | None = None,
+    ncols: int = 8,
+) -> Figure:
+    """Show images in a grid, each titled with its class name.
+
+    A title is the true class (``labels``), or the predicted class when
+    ``predictions`` are given; a wrong prediction is titled
+    ``"<predicted> (true <label>)"`` in red with a red frame.
+
+    Parameters
+    ----------
+    images
+        ``uint8`` images ``(n, size, size)`` in 0..255, or float images
+        ``(n, size, size)`` / ``(n, size, size, 1)`` in [0, 1] (what the
+        ``tf.data`` pipeline yields). At most :data:`MAX_IMAGES`.
+    labels, predictions
+        Optional class indices ``0..11``, one per image.
+    ncols
+        Images per row.
+
+    Raises
+    ------
+    ValueError
+        When the images do not have one of those shapes or value ranges, there
+        are none or too many, or labels/predictions do not match them.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> images = np.zeros((3, 8, 8), dtype=np.uint8)
+    >>> fig = plot_images(images, [0, 3, 7], predictions=[0, 3, 6])
+    >>> [ax.get_title() for ax in fig.axes]
+    ['0L', '1R', '3L (true 3R)']
+    """
+    arr = _check_images(images)
+    n = len(arr)
+    true = _optional_labels(labels, n, name="labels")
+    pred = _optional_labels(predictions, n, name="predictions")
+    ncols = metrics._positive_int(ncols, name="ncols")
+    cols = min(n, ncols)
+    rows = math.ceil(n / cols)
+    fig = Figure(figsize=(1.6 * cols, 1.8 * rows), layout="constrained")
+    vmax = 255 if arr.dtype == np.uint8 else 1.0
+    for i in range(n):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        ax.imshow(arr[i], cmap="gray", vmin=0, vmax=vmax, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        wrong = true is not None and pred is not None and pred[i] != true[i]
+        if pred is not None:
+            title = CLASS_NAMES[pred[i]] + (f" (true {CLASS_NAMES[true[i]]})" if wrong else "")
+        elif true is not None:
+            title = CLASS_NAMES[true[i]]
+        else:
+            title = ""
+        ax.set_title(title, fontsize=9, color="red" if wrong else "black")
+        for spine in ax.spines.values():
+            spine.set_visible(wrong)
+            spine.set_color("red")
+            spine.set_linewidth(2.5)
+    return fig
+
+
+def save_figure(fig: Figure, path: str | os.PathLike[str], *, dpi: int = 100) -> Path:
+    """Write ``fig`` to ``path`` as a PNG, atomically, and return the path.
+
+    The image is drawn into a temporary file next to ``path`` and renamed over
+    it, so a reader never sees half an image. Parent folders are created.
+
+    Raises
+    ------
+    TypeError
+        When ``fig`` is not a matplotlib ``Figure``.
+    ValueError
+        When ``path`` does not end with ``.png``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "curves.png"
+    >>> fig = plot_history({"run": {"loss": [1.0, 0.5]}}, metrics=["loss"])
+    >>> save_figure(fig, out).read_bytes()[:4]
+    b'\\x89PNG'
+    """
+    if not isinstance(fig, Figure):
+        raise TypeError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
+    target = Path(path)
+    if target.suffix.lower() != ".png":
+        raise ValueError(f"{target}: save_figure writes PNG files, the path must end with .png")
+    with io.atomic_path(target) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi)
+    return target
+
+
+def _looks_like_values(value: Any) -> bool:
+    """A list or array of numbers: a metric's values, not a run's history."""
+    return isinstance(value, list | tuple | np.ndarray)
+
+
+def _check_images(images: ArrayLike) -> np.ndarray:
+    arr = np.asarray(images)
+    if arr.ndim == 4 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim != 3:
+        raise ValueError(
+            f"images must have shape (n, size, size) or (n, size, size, 1), got {arr.shape}"
+        )
+    if len(arr) == 0:
+        raise ValueError("images is empty: pass at least one image")
+    if len(arr) > MAX_IMAGES:
+        raise ValueError(
+            f"images holds {len(arr)} images, at most {MAX_IMAGES} fit in one figure: "
+            f"pass a slice such as images[:32]"
+        )
+    if arr.dtype == np.uint8:
+        return arr
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise ValueError(f"images must be uint8 (0..255) or float (0..1), got dtype {arr.dtype}")
+    low, high = float(np.min(arr)), float(np.max(arr))
+    if not (np.isfinite(low) and np.isfinite(high)) or low < -1e-3 or high > 1.0 + 1e-3:
+        raise ValueError(
+            f"float images must lie in [0, 1], got values from {low:g} to {high:g} "
+            "(divide by 255, or pass uint8 images)"
+        )
+    return arr
+
+
+def _optional_labels(values: ArrayLike | None, n: int, *, name: str) -> np.ndarray | None:
+    if values is None:
+        return None
+    arr = metrics._label_vector(values, num_classes=NUM_CLASSES, name=name)
+    if len(arr) != n:
+        raise ValueError(f"{name} must have one class index per image: {n} images, {len(arr)} {name}")
+    return arr
