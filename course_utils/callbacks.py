@@ -153,7 +153,9 @@ class _TrainingMonitor:
         _append_epoch(self.history, epoch + 1, record)
         io.write_json(self.history_path, self.history)
         if self.plot:
-            _save_png(_plot_curves(self.history), self.curves_path)
+            from course_utils import plots
+
+            plots.save_figure(_plot_curves(self.history), self.curves_path)
 
     def _previous_history(self, initial_epoch: int) -> dict[str, list[Any]]:
         """The saved history cut to epochs ``1..initial_epoch``."""
@@ -373,28 +375,10 @@ def _append_epoch(history: dict[str, list[Any]], epoch: int, record: dict[str, f
 
 def _plot_curves(history: dict[str, list[Any]]) -> Figure:
     """Loss and accuracy per epoch: training solid, validation dashed."""
-    from matplotlib.figure import Figure
+    from course_utils import plots
 
     metrics = [m for m in ("loss", "accuracy") if m in history or f"val_{m}" in history]
-    fig = Figure(figsize=(5 * max(len(metrics), 1), 3.6), layout="constrained")
-    axes = fig.subplots(1, max(len(metrics), 1), squeeze=False)[0]
-    epochs = history["epoch"]
-    for ax, metric in zip(axes, metrics, strict=False):
-        for key, style, label in ((metric, "-", "train"), (f"val_{metric}", "--", "validation")):
-            if key in history:
-                ax.plot(epochs, history[key], linestyle=style, color="C0", marker=".", label=label)
-        ax.set(title=metric, xlabel="epoch")
-        ax.grid(alpha=0.3)
-        ax.legend()
-    return fig
-
-
-def _save_png(fig: Figure, path: Path) -> None:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    FigureCanvasAgg(fig)
-    with io.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
+    return plots.plot_history({"run": history}, metrics=metrics or ("loss",))
 
 
 # The public classes subclass keras.callbacks.Callback, which imports TensorFlow;
