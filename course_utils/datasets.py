@@ -1,0 +1,269 @@
+"""Input pipelines: splits, ``tf.data`` datasets and label-preserving augmentation.
+
+The data layer (:mod:`course_utils.fingers`) gives uint8 images ``(n, size,
+size)`` and int64 labels. :func:`make_dataset` turns them into what a Keras
+model eats, batches of float32 ``(batch, size, size, 1)`` in ``[0, 1]``::
+
+    from_tensor_slices -> cache -> shuffle (training) -> batch
+        -> scale to [0, 1] -> augment (training) -> prefetch
+
+The images are decoded once, kept in memory (``cache``) and scaled a batch at
+a time; ``prefetch`` prepares the next batch while the model trains on this
+one, so the model never waits for data.
+
+Augmentation must keep the label true. Small rotations, shifts, zooms and
+contrast changes do (:func:`build_augmentation`); a horizontal flip does not:
+it turns a left hand into a right one, so :func:`flip_hands` flips the image
+*and* swaps the label (``3L`` becomes ``3R``).
+
+Examples
+--------
+>>> import numpy as np
+>>> from course_utils import datasets, fingers
+>>> x, y = fingers.make_fingers(48, image_size=32)
+>>> x_tr, y_tr, x_val, y_val = datasets.split_train_val(x, y, val_fraction=0.25)
+>>> len(y_tr), len(y_val)
+(36, 12)
+>>> ds = datasets.make_dataset(x_tr, y_tr, batch_size=8, training=True)
+>>> images, labels = next(iter(ds))
+>>> tuple(images.shape), images.dtype.name, labels.dtype.name
+((8, 32, 32, 1), 'float32', 'int64')
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from course_utils import labels as label_scheme
+from course_utils.tf_setup import import_keras, import_tensorflow
+
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
+    import tensorflow as tf
+
+__all__ = [
+    "build_augmentation",
+    "flip_hands",
+    "make_dataset",
+    "random_flip_hands",
+    "split_train_val",
+]
+
+
+def split_train_val(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    val_fraction: float = 0.2,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Split off validation data, stratified by class (scikit-learn ``train_test_split``).
+
+    Every class keeps the same share in both parts, so a small validation set
+    still sees all twelve classes.
+
+    Returns ``(x_train, y_train, x_val, y_val)``.
+
+    Raises ``ValueError`` naming the argument when ``val_fraction`` is not in
+    ``(0, 1)``, ``x`` and ``y`` differ in length, or a class has fewer than two
+    images (it could not appear on both sides).
+
+    Examples
+    --------
+    >>> x = np.arange(24).reshape(24, 1, 1)
+    >>> y = np.repeat(np.arange(12), 2)
+    >>> x_tr, y_tr, x_val, y_val = split_train_val(x, y, val_fraction=0.5, seed=0)
+    >>> sorted(y_val.tolist()) == list(range(12))
+    True
+    """
+    from sklearn.model_selection import train_test_split
+
+    if isinstance(val_fraction, bool) or not isinstance(val_fraction, int | float):
+        raise ValueError(f"val_fraction: expected a number in (0, 1), got {val_fraction!r}")
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction: expected a number in (0, 1), got {val_fraction}")
+    x = np.asarray(x)
+    y = label_scheme.check_labels(y, name="y")
+    if y.ndim != 1 or len(x) != len(y):
+        raise ValueError(
+            f"x and y: expected one label per image, got {len(x)} images and labels of shape "
+            f"{y.shape}"
+        )
+    counts = np.bincount(y, minlength=label_scheme.NUM_CLASSES)
+    present = counts[counts > 0]
+    if present.size and present.min() < 2:
+        rare = label_scheme.CLASS_NAMES[int(np.flatnonzero(counts == 1)[0])]
+        raise ValueError(
+            f"y: class {rare} has a single image; a stratified split needs at least 2 per class"
+        )
+    try:
+        x_tr, x_val, y_tr, y_val = train_test_split(
+            x, y, test_size=val_fraction, stratify=y, random_state=int(seed)
+        )
+    except ValueError as exc:  # e.g. fewer validation images than classes
+        raise ValueError(
+            f"val_fraction={val_fraction}: cannot split {len(y)} images of "
+            f"{present.size} classes stratified ({exc})"
+        ) from exc
+    return x_tr, y_tr, x_val, y_val
+
+
+def make_dataset(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    batch_size: int,
+    training: bool,
+    augment: bool = False,
+    seed: int = 0,
+    cache: bool = True,
+) -> tf.data.Dataset:
+    """A ``tf.data`` pipeline of batches ``(float32 (b, s, s, 1) in [0, 1], int64 (b,))``.
+
+    ``training=True`` reshuffles the images every epoch (seeded by ``seed``);
+    evaluation data keeps its order. ``augment=True`` (training data only)
+    applies :func:`build_augmentation` and :func:`random_flip_hands` to each
+    batch. ``cache`` keeps the images in memory after the first epoch.
+
+    ``x`` is uint8 ``(n, s, s)`` (or ``(n, s, s, 1)``) as :mod:`course_utils.fingers`
+    gives it; ``y`` holds class indices 0..11.
+
+    Raises ``ValueError`` naming the argument for bad shapes, dtypes, labels,
+    a non-positive batch size, or augmentation asked for evaluation data.
+
+    Examples
+    --------
+    >>> x = np.zeros((10, 16, 16), np.uint8); y = np.arange(10)
+    >>> ds = make_dataset(x, y, batch_size=4, training=False)
+    >>> [int(batch_labels.shape[0]) for _, batch_labels in ds]
+    [4, 4, 2]
+    """
+    tf = import_tensorflow()
+    x = np.asarray(x)
+    if x.ndim == 4 and x.shape[-1] == 1:
+        x = x[..., 0]
+    if x.ndim != 3 or x.shape[1] != x.shape[2] or x.dtype != np.uint8:
+        raise ValueError(
+            f"x: expected uint8 images of shape (n, size, size), got {x.dtype} {x.shape}"
+        )
+    y = label_scheme.check_labels(y, name="y")
+    if y.shape != (len(x),):
+        raise ValueError(f"y: expected {len(x)} labels (one per image), got shape {y.shape}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or batch_size < 1:
+        raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
+    if augment and not training:
+        raise ValueError(
+            "augment=True needs training=True: augment training data only, never "
+            "validation or test data"
+        )
+
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    if cache:
+        ds = ds.cache()
+    if training:
+        ds = ds.shuffle(len(x), seed=int(seed), reshuffle_each_iteration=True)
+    ds = ds.batch(int(batch_size))
+    ds = ds.map(_to_float, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if augment:
+        augmentation = build_augmentation(seed=seed)
+
+        def _augment(images: Any, batch_labels: Any) -> tuple[Any, Any]:
+            images = augmentation(images, training=True)
+            return random_flip_hands(images, batch_labels, seed=seed)
+
+        ds = ds.map(_augment, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _to_float(images: Any, batch_labels: Any) -> tuple[Any, Any]:
+    """uint8 (b, s, s) -> float32 (b, s, s, 1) in [0, 1]."""
+    tf = import_tensorflow()
+    return tf.cast(images, tf.float32)[..., None] / 255.0, batch_labels
+
+
+def build_augmentation(seed: int = 0) -> keras.Sequential:
+    """Label-preserving augmentation layers for batches of images in ``[0, 1]``.
+
+    Small rotation (up to 18 degrees either way), translation (8 % of the
+    side), zoom (10 %) and contrast change (20 %): each changes how the hand
+    looks, not how many fingers it raises nor which hand it is. There is no
+    horizontal flip here: it would turn a left hand into a right one (see
+    :func:`flip_hands`). The layers only act when called with
+    ``training=True`` (``model.fit`` does); at inference they pass the images
+    through.
+
+    Examples
+    --------
+    >>> aug = build_augmentation(seed=0)
+    >>> [layer.name for layer in aug.layers]
+    ['random_rotation', 'random_translation', 'random_zoom', 'random_contrast']
+    >>> aug(np.zeros((2, 16, 16, 1), "float32"), training=True).shape
+    TensorShape([2, 16, 16, 1])
+    """
+    keras = import_keras()
+    layers = keras.layers
+    seed = int(seed)
+    # Nearest-pixel sampling: bilinear sampling at sub-pixel offsets would smooth the
+    # pixel noise, and augmented images would no longer look like the real ones.
+    geometry = {"fill_mode": "reflect", "interpolation": "nearest"}
+    return keras.Sequential(
+        [
+            layers.RandomRotation(0.05, seed=seed, name="random_rotation", **geometry),
+            layers.RandomTranslation(
+                0.08, 0.08, seed=seed + 1, name="random_translation", **geometry
+            ),
+            layers.RandomZoom(0.1, seed=seed + 2, name="random_zoom", **geometry),
+            layers.RandomContrast(0.2, value_range=(0.0, 1.0), seed=seed + 3, name="random_contrast"),
+        ],
+        name="augmentation",
+    )
+
+
+def flip_hands(images: Any, labels: Any) -> tuple[Any, Any]:
+    """Mirror every image left-right and swap its hand: ``L`` <-> ``R`` (``labels ^ 1``).
+
+    A mirrored left hand is a right hand with the same number of fingers, so
+    the pair stays true. Works on a batch ``(b, s, s, c)`` with labels ``(b,)``
+    or on one image ``(s, s, c)`` with a scalar label; flipping twice gives the
+    input back.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.arange(4, dtype="float32").reshape(1, 2, 2, 1)
+    >>> flipped, y = flip_hands(x, np.array([6]))
+    >>> flipped.numpy()[0, :, :, 0].tolist(), y.numpy().tolist()
+    ([[1.0, 0.0], [3.0, 2.0]], [7])
+    """
+    tf = import_tensorflow()
+    images = tf.convert_to_tensor(images)
+    labels = tf.convert_to_tensor(labels)
+    return tf.reverse(images, axis=[-2]), tf.bitwise.bitwise_xor(labels, tf.ones_like(labels))
+
+
+def random_flip_hands(
+    images: Any, labels: Any, *, rate: float = 0.5, seed: int | None = None
+) -> tuple[Any, Any]:
+    """Apply :func:`flip_hands` to a random share ``rate`` of a batch ``(b, s, s, c)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.zeros((4, 8, 8, 1), "float32"); y = np.array([0, 1, 2, 3])
+    >>> _, y2 = random_flip_hands(x, y, rate=1.0)
+    >>> y2.numpy().tolist()
+    [1, 0, 3, 2]
+    """
+    tf = import_tensorflow()
+    if not 0 <= rate <= 1:
+        raise ValueError(f"rate: expected a probability in [0, 1], got {rate!r}")
+    images = tf.convert_to_tensor(images)
+    labels = tf.convert_to_tensor(labels)
+    flipped_images, flipped_labels = flip_hands(images, labels)
+    flip = tf.random.uniform(tf.shape(labels), seed=seed) < rate
+    return (
+        tf.where(flip[:, None, None, None], flipped_images, images),
+        tf.where(flip, flipped_labels, labels),
+    )
