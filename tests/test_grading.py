@@ -1,0 +1,515 @@
+"""`course grade`: a real nbgrader cycle per lesson, with wrong and adversarial submissions.
+
+For every lesson with a master, one class is generated, autograded in parallel (two
+workers) and exported, and every submission's score is checked task by task:
+
+- the reference solution (handed in as a zip file) gets full marks, the untouched
+  student version zero;
+- the wrong answers kept in ``tests/submissions/<lesson>/wrong_answers.yml`` get exactly
+  the points listed there (several wrong answers per submission, one per task);
+- adversarial submissions, derived from the master here, get the right grade in the same
+  run as everybody else: an infinite loop, a kernel that dies, a deleted and an edited test
+  cell, a syntax error, huge output with stderr noise and redefined names, and a file that
+  is not a notebook.
+
+The exchange cycle (release, fetch, submit, collect) runs once through a local exchange
+folder, and its collected ``submitted/`` tree is graded. The remaining tests need no
+notebook run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import builtins
+import csv
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import nbformat
+import psutil
+import pytest
+import yaml
+from nbformat.v4 import new_code_cell
+
+from course_utils import grading, release
+
+ROOT = Path(__file__).resolve().parents[1]
+COURSE = ROOT / "assignments"
+FIXTURES = Path(__file__).resolve().parent / "submissions"
+LESSONS = release.list_lessons(COURSE)
+CELL_TIMEOUT = 30        # seconds per cell while grading here (the infinite loop waits this long)
+NOTEBOOK_TIMEOUT = 400   # seconds per submission
+
+
+# --------------------------------------------------------------------------- the class
+
+
+@dataclasses.dataclass
+class Expected:
+    status: str
+    scores: dict[str, float]
+
+
+@dataclasses.dataclass
+class Run:
+    lesson: str
+    prepared: grading.PreparedAssignment
+    expected: dict[str, Expected]
+    result: grading.GradeResult
+    seconds: float
+
+
+def _fixture(lesson: str) -> dict:
+    path = FIXTURES / lesson / "wrong_answers.yml"
+    assert path.is_file(), f"{path}: every lesson needs its wrong answers (see ../README.md)"
+    return yaml.safe_load(path.read_text())["submissions"]
+
+
+def _write(nb, path: Path) -> None:
+    path.write_text(nbformat.writes(nb))
+
+
+def _cell_index(nb, grade_id: str) -> int:
+    for i, cell in enumerate(nb.cells):
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id:
+            return i
+    raise KeyError(grade_id)
+
+
+def _defined_names(source: str) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+    return names
+
+
+def _test_code(source: str) -> str:
+    """A test cell's code with its autotest lines turned into the expressions they test."""
+    lines = []
+    for line in source.splitlines():
+        if "AUTOTEST" in line:
+            lines += [s.strip() for s in line.split("AUTOTEST", 1)[1].split(";") if s.strip()]
+        else:
+            lines.append(line)
+    return "\n".join(lines)
+
+
+def _names_tests_use(master, plan, answers) -> dict[str, set[str]]:
+    """Per test cell: the names it reads or binds that a student could have rebound."""
+    answer_names = set().union(*(_defined_names(answers[sid]) for sid in plan.tests_of))
+    out = {}
+    for grade_id in plan.autograded:
+        code = _test_code(master.cells[_cell_index(master, grade_id)].source)
+        used = {n.id for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Name)}
+        out[grade_id] = (used | _defined_names(code)) - answer_names - set(dir(builtins))
+    return out
+
+
+_NOISE = '''
+import functools as _functools
+import sys as _sys
+import warnings as _warnings
+
+
+def _noisy(function):
+    @_functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        print("W0000 00:00:1732280000.123456   12345 cpu_allocator_impl.cc:83] Allocation "
+              "of 7340032 exceeds 10% of free system memory.", file=_sys.stderr)
+        _warnings.warn("tensorflow: retracing a tf.function for every call", UserWarning)
+        return function(*args, **kwargs)
+    return wrapper
+'''
+
+
+def build_class(prepared: grading.PreparedAssignment, folder: Path) -> dict[str, Expected]:
+    """Write the lesson's test class into ``folder``; return what each student must get."""
+    folder.mkdir(parents=True)
+    lesson, plan = prepared.assignment, prepared.plan
+    master = release.read_notebook(prepared.master)
+    student = release.read_notebook(prepared.student_notebook)
+    answers = grading.solution_answers(master)
+    full = dict(plan.autograded)
+    tasks = [sid for sid, tests in plan.tests_of.items() if tests]
+    first, last = tasks[0], tasks[-1]
+    second = tasks[1] if len(tasks) > 1 else first
+
+    def scores(zero=()):
+        zero = set(zero)
+        return {k: (0.0 if k in zero else v) for k, v in full.items()}
+
+    def submit(name, nb, expected):
+        _write(nb, folder / f"{name}.ipynb")
+        return expected
+
+    expected: dict[str, Expected] = {}
+    # The reference solution, handed in as a zip archive.
+    _write(grading.make_submission(student, answers), folder / "solution.ipynb")
+    with zipfile.ZipFile(folder / "solution.zip", "w") as zf:
+        zf.write(folder / "solution.ipynb", f"{lesson}/{lesson}.ipynb")
+    (folder / "solution.ipynb").unlink()
+    expected["solution"] = Expected("graded", scores())
+    expected["untouched"] = submit("untouched", student, Expected("graded", scores(full)))
+
+    fixture = _fixture(lesson)
+    for name, spec in fixture.items():
+        chosen = dict(answers) | {k: v["source"] for k, v in spec["answers"].items()}
+        expected[name] = submit(name, grading.make_submission(student, chosen),
+                                Expected("graded", {k: float(v) for k, v in spec["expect"].items()}))
+
+    # An infinite loop at the top of the first task: the cell times out, grading goes on.
+    looping = dict(answers) | {first: "while True:\n    pass\n\n" + answers[first]}
+    expected["infinite_loop"] = submit("infinite_loop", grading.make_submission(student, looping),
+                                       Expected("graded", scores(plan.tests_of[first])))
+    # A kernel that dies: nothing can be graded, the submission is flagged.
+    dying = dict(answers) | {first: "import os\n\nos._exit(1)\n" + answers[first]}
+    expected["kernel_dies"] = submit("kernel_dies", grading.make_submission(student, dying),
+                                     Expected("failed", scores(full)))
+    # A syntax error in one task's cell costs that task only.
+    broken = dict(answers) | {second: answers[second] + "\n\ndef unfinished(:\n    pass\n"}
+    expected["syntax_error"] = submit("syntax_error", grading.make_submission(student, broken),
+                                      Expected("graded", scores(plan.tests_of[second])))
+    # Tampering: the first test cell deleted (it is put back and graded), and the last
+    # task's tests edited to pass a wrong answer (the originals are put back).
+    wrong = next(spec["answers"][last]["source"] for spec in fixture.values()
+                 if last in spec["answers"])
+    tampered = grading.make_submission(student, dict(answers) | {last: wrong} | {
+        test: "print('all tests passed')" for test in plan.tests_of[last]})
+    del tampered.cells[_cell_index(tampered, plan.tests_of[first][0])]
+    expected["tampered"] = submit("tampered", tampered,
+                                  Expected("graded", scores(plan.tests_of[last])))
+    # Huge output, stderr noise from every answer, and every name the tests read rebound
+    # right before each test cell: none of it may cost a point.
+    noisy = grading.make_submission(student, dict(answers) | {
+        first: answers[first] + "\n\nfor _line in range(100_000):\n    print('debug', _line)\n"})
+    rebound = _names_tests_use(master, plan, answers)
+    for grade_id in reversed(list(plan.autograded)):
+        names = sorted(rebound[grade_id])
+        if names:
+            cell = new_code_cell(" = ".join(names) + " = None  # the student reuses these names")
+            noisy.cells.insert(_cell_index(noisy, grade_id), cell)
+    for sid in reversed(tasks):
+        functions = [n.name for n in ast.parse(answers[sid]).body if isinstance(n, ast.FunctionDef)]
+        wrap = "\n".join(f"{f} = _noisy({f})" for f in functions)
+        noisy.cells.insert(_cell_index(noisy, sid) + 1, new_code_cell(_NOISE + "\n\n" + wrap))
+    expected["noisy"] = submit("noisy", noisy, Expected("graded", scores()))
+    # Not a notebook at all.
+    (folder / "not_a_notebook.ipynb").write_text("My answers are in the email I sent you.\n")
+    expected["not_a_notebook"] = Expected("invalid", scores(full))
+    return expected
+
+
+@pytest.fixture(scope="module")
+def prepared_lessons(tmp_path_factory):
+    cache: dict[str, grading.PreparedAssignment] = {}
+
+    def get(lesson: str) -> grading.PreparedAssignment:
+        if lesson not in cache:
+            work = tmp_path_factory.mktemp(f"prepare-{lesson}")
+            cache[lesson] = grading.prepare_assignment(lesson, work, course_root=COURSE)
+        return cache[lesson]
+
+    return get
+
+
+@pytest.fixture(scope="module", params=LESSONS)
+def run(request, prepared_lessons, tmp_path_factory) -> Run:
+    lesson = request.param
+    prepared = prepared_lessons(lesson)
+    work = tmp_path_factory.mktemp(f"grade-{lesson}")
+    expected = build_class(prepared, work / "class")
+    start = time.perf_counter()
+    result = grading.grade_submissions(
+        work / "class", lesson, out_dir=work / "out", jobs=2, prepared=prepared,
+        cell_timeout=CELL_TIMEOUT, notebook_timeout=NOTEBOOK_TIMEOUT,
+    )
+    seconds = time.perf_counter() - start
+    print(f"\n{lesson}: graded {len(expected)} submissions in {seconds:.0f} s\n"
+          + grading.format_summary(result))
+    return Run(lesson, prepared, expected, result, seconds)
+
+
+# --------------------------------------------------------------------------- the cycle
+
+
+@pytest.mark.slow
+def test_every_submission_gets_exactly_the_expected_points_on_every_task(run):
+    wrong = []
+    assert sorted(g.student for g in run.result.students) == sorted(run.expected)
+    for name, want in run.expected.items():
+        got = run.result.student(name)
+        if got.status != want.status:
+            wrong.append(f"{name}: status {got.status} ({got.message}), expected {want.status}")
+        for task, points in want.scores.items():
+            if got.scores.get(task) != points:
+                wrong.append(f"{name}: {task} got {got.scores.get(task)}, expected {points}")
+    assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.slow
+def test_the_class_gradebook_holds_every_student_once_with_the_reported_scores(run):
+    from nbgrader.api import Gradebook
+
+    result = run.result
+    with Gradebook(result.db_url, run.prepared.course_id) as gb:
+        submissions = gb.find_assignment(run.lesson).submissions
+        assert sorted(s.student.id for s in submissions) == sorted(run.expected)
+        for sub in submissions:
+            grade = result.student(sub.student.id)
+            (nb,) = sub.notebooks
+            assert nb.flagged == (grade.status != "graded"), sub.student.id
+            for g in nb.grades:
+                if grade.scores[g.name] is None:  # a written answer awaiting the formgrader
+                    assert g.needs_manual_grade and g.manual_score is None
+                else:
+                    assert g.score == grade.scores[g.name], (sub.student.id, g.name)
+    with open(result.grades_csv) as fh:
+        rows = {row["student_id"]: row for row in csv.DictReader(fh)}
+    assert sorted(rows) == sorted(run.expected)
+    for name, row in rows.items():
+        assert float(row["raw_score"]) == pytest.approx(result.student(name).autograded_score)
+        assert float(row["max_score"]) == run.prepared.plan.max_score
+
+
+@pytest.mark.slow
+def test_reports_feedback_and_statistics_are_written(run):
+    result, plan = run.result, run.prepared.plan
+    with open(result.task_stats_csv) as fh:
+        stats = {row["task"]: row for row in csv.DictReader(fh)}
+    assert list(stats) == [*plan.autograded, *plan.manual]
+    for task in plan.autograded:
+        values = [g.scores[task] for g in result.students]
+        assert float(stats[task]["mean"]) == pytest.approx(sum(values) / len(values), abs=1e-4)
+        assert int(stats[task]["full_marks"]) == sum(v == plan.autograded[task] for v in values)
+    assert result.histogram_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = json.loads(result.report_json.read_text())
+    assert {s["student"] for s in report["students"]} == set(run.expected)
+    for name in run.expected:
+        page = result.feedback(name).read_text()
+        assert run.lesson in page
+        assert (result.out_dir / "logs" / f"{name}.log").is_file()
+    solution_page = result.feedback("solution").read_text()
+    assert all(task in solution_page for task in plan.autograded)
+    assert "could not be graded automatically" in result.feedback("not_a_notebook").read_text()
+    assert "all tests passed" not in result.feedback("tampered").read_text()
+    summary = grading.format_summary(result)
+    assert all(name in summary for name in run.expected)
+
+
+@pytest.mark.slow
+def test_faults_are_contained_explained_and_cut_down_to_size(run):
+    result = run.result
+    loop = result.student("infinite_loop")
+    assert loop.seconds >= CELL_TIMEOUT
+    log = (result.out_dir / "logs" / "infinite_loop.log").read_text()
+    assert "Timeout waiting for execute reply" in log
+    assert "kernel died" in result.student("kernel_dies").message
+    assert "not a valid Jupyter notebook" in result.student("not_a_notebook").message
+    autograded = result.out_dir / "autograded"
+    noisy = autograded / "noisy" / run.lesson / f"{run.lesson}.ipynb"
+    assert noisy.stat().st_size < 1_000_000, "huge output must be truncated"
+    assert "Output truncated" in noisy.read_text()
+    tampered = release.read_notebook(autograded / "tampered" / run.lesson / f"{run.lesson}.ipynb")
+    restored = [c for c in tampered.cells if "was missing from the submission" in c.source]
+    assert len(restored) == 1
+    master = release.read_notebook(run.prepared.master)
+    last_tests = run.prepared.plan.tests_of[[s for s, t in run.prepared.plan.tests_of.items()
+                                              if t][-1]]
+    for test in last_tests:
+        assert "all tests passed" not in tampered.cells[_cell_index(tampered, test)].source
+        assert _cell_index(master, test) >= 0
+
+
+@pytest.mark.slow
+def test_notebooks_run_in_the_smoke_profile_while_grading(run):
+    path = run.result.out_dir / "autograded" / "solution" / run.lesson / f"{run.lesson}.ipynb"
+    nb = release.read_notebook(path)
+    setup = next(c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get(
+        "grade_id") == "course_setup")
+    text = "".join(o.get("text", "") for o in setup.outputs)
+    assert "Profile smoke" in text
+
+
+@pytest.mark.slow
+def test_exchange_cycle_release_fetch_submit_collect_then_grade(prepared_lessons, tmp_path):
+    lesson = LESSONS[0]
+    prepared = prepared_lessons(lesson)
+    instructor = tmp_path / "instructor"
+    shutil.copytree(prepared.course, instructor)
+    exchange = tmp_path / "exchange"
+    exchange.mkdir(mode=0o777)
+    common = [f"--Exchange.root={exchange}", f"--CourseDirectory.course_id={prepared.course_id}"]
+
+    def nbgrader(*args, cwd):
+        done = release.run_nbgrader([*args, *common], course_root=cwd, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done
+
+    nbgrader("release_assignment", lesson, cwd=instructor)
+    master = release.read_notebook(prepared.master)
+    answers = grading.solution_answers(master)
+    wrong = _fixture(lesson)["wrong_a"]
+    for name, chosen in (("alice", answers),
+                         ("bob", answers | {k: v["source"] for k, v in wrong["answers"].items()})):
+        home = tmp_path / "students" / name
+        home.mkdir(parents=True)
+        nbgrader("fetch_assignment", lesson, cwd=home)
+        fetched = home / lesson / f"{lesson}.ipynb"
+        _write(grading.make_submission(release.read_notebook(fetched), chosen), fetched)
+        nbgrader("submit", lesson, f"--student={name}", cwd=home)
+    nbgrader("collect", lesson, "--CollectApp.check_owner=False", cwd=instructor)
+    submitted = instructor / "submitted"
+    assert sorted(p.name for p in submitted.iterdir()) == ["alice", "bob"]
+    assert (submitted / "alice" / lesson / "timestamp.txt").is_file()
+
+    result = grading.grade_submissions(submitted, lesson, out_dir=tmp_path / "out", jobs=2,
+                                       prepared=prepared, cell_timeout=CELL_TIMEOUT,
+                                       notebook_timeout=NOTEBOOK_TIMEOUT)
+    plan = prepared.plan
+    assert result.student("alice").scores == {**plan.autograded, **{
+        k: None for k in plan.manual}}
+    assert {k: result.student("bob").scores[k] for k in plan.autograded} == {
+        k: float(v) for k, v in wrong["expect"].items()}
+    with open(result.grades_csv) as fh:
+        rows = {row["student_id"]: row for row in csv.DictReader(fh)}
+    assert rows["alice"]["timestamp"], "the submission time from the exchange is kept"
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_every_task_keeps_at_least_two_wrong_answers_that_lose_points(lesson):
+    master = release.read_notebook(release.master_path(lesson, COURSE))
+    plan = grading.read_grading_plan(master)
+    fixture = _fixture(lesson)
+    for name, spec in fixture.items():
+        assert sorted(spec["expect"]) == sorted(plan.autograded), f"{name}: list every test cell"
+        assert set(spec["answers"]) <= set(plan.tests_of), f"{name}: unknown solution cell"
+        assert all(spec["answers"][k]["mistake"] for k in spec["answers"])
+    tasks = [sid for sid, tests in plan.tests_of.items() if tests]
+    assert len(tasks) >= 4 and plan.manual, "a lesson has >= 4 autograded tasks and a written one"
+    for sid in tasks:
+        losing = [name for name, spec in fixture.items() if sid in spec["answers"]
+                  and any(spec["expect"][t] < plan.autograded[t] for t in plan.tests_of[sid])]
+        assert len(losing) >= 2, f"{lesson}/{sid}: only {losing} lose points"
+
+
+# --------------------------------------------------------------------------- no notebook runs
+
+
+def test_find_submissions_reads_a_flat_folder_of_notebooks_and_zip_files(tmp_path):
+    good = nbformat.v4.new_notebook()
+    (tmp_path / "in").mkdir()
+    _write(good, tmp_path / "in" / "ada.ipynb")
+    with zipfile.ZipFile(tmp_path / "in" / "bob.zip", "w") as zf:
+        zf.writestr("folder/whatever.ipynb", nbformat.writes(good))
+    with zipfile.ZipFile(tmp_path / "in" / "cy.zip", "w") as zf:
+        zf.writestr("a.ipynb", "{}")
+        zf.writestr("b.ipynb", "{}")
+    (tmp_path / "in" / "dee.zip").write_text("not a zip")
+    (tmp_path / "in" / "eve.ipynb").write_text('{"cells": "nope"}')
+    (tmp_path / "in" / "bad id.ipynb").write_text(nbformat.writes(good))
+    (tmp_path / "in" / "notes.txt").write_text("ignored")
+    found = {s.student: s for s in grading.find_submissions(tmp_path / "in", "00_x",
+                                                            staging=tmp_path / "stage")}
+    assert sorted(found) == ["ada", "bad id", "bob", "cy", "dee", "eve"]
+    assert found["ada"].problem is None and found["bob"].problem is None
+    assert found["bob"].notebook.read_text() == nbformat.writes(good)
+    assert "expected one .ipynb file in the archive, found 2" in found["cy"].problem
+    assert "not a zip archive" in found["dee"].problem
+    assert "not a valid Jupyter notebook" in found["eve"].problem
+    assert "not a usable student id" in found["bad id"].problem
+
+
+def test_find_submissions_reads_nbgraders_submitted_tree_with_timestamps(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    for name, stamp in (("ada", "2025-01-31 12:00:00.000000 UTC"), ("bob", "garbage")):
+        folder = tmp_path / "submitted" / name / "00_x"
+        folder.mkdir(parents=True)
+        _write(nb, folder / "00_x.ipynb")
+        (folder / "timestamp.txt").write_text(stamp)
+    (tmp_path / "submitted" / "cy" / "00_x").mkdir(parents=True)
+    found = {s.student: s for s in grading.find_submissions(tmp_path / "submitted", "00_x",
+                                                            staging=tmp_path / "stage")}
+    assert found["ada"].timestamp == "2025-01-31 12:00:00.000000 UTC"
+    assert found["bob"].timestamp is None and found["bob"].problem is None
+    assert "no 00_x.ipynb" in found["cy"].problem
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no submissions"):
+        grading.find_submissions(tmp_path / "empty", "00_x", staging=tmp_path / "stage")
+
+
+def test_grading_plan_and_reference_answers_come_from_the_master():
+    for lesson in LESSONS:
+        master = release.read_notebook(release.master_path(lesson, COURSE))
+        plan = grading.read_grading_plan(master)
+        answers = grading.solution_answers(master)
+        assert set(plan.tests_of) <= set(answers)
+        assert all("BEGIN SOLUTION" not in src for src in answers.values())
+        assert plan.max_score == plan.max_autograded + sum(plan.manual.values())
+        with pytest.raises(ValueError, match="no cells with ids"):
+            grading.make_submission(master, {"no_such_cell": ""})
+
+
+def test_the_wall_clock_guard_kills_a_worker_and_every_process_it_started(tmp_path):
+    script = ("import subprocess, sys, time\n"
+              "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'],"
+              " start_new_session=True)\n"
+              "print(child.pid, flush=True)\n"
+              "time.sleep(60)\n")
+    start = time.perf_counter()
+    finished = grading._run_guarded([sys.executable, "-c", script], cwd=tmp_path,
+                                    env=dict(os.environ), timeout=3, log_path=tmp_path / "log")
+    assert finished is False and time.perf_counter() - start < 20
+    child = int((tmp_path / "log").read_text().split()[0])
+    assert not psutil.pid_exists(child) or psutil.Process(child).status() == psutil.STATUS_ZOMBIE
+    assert grading._run_guarded([sys.executable, "-c", "pass"], cwd=tmp_path,
+                                env=dict(os.environ), timeout=30, log_path=tmp_path / "ok")
+
+
+def test_grade_submissions_checks_its_arguments_before_any_work(tmp_path):
+    with pytest.raises(ValueError, match="jobs"):
+        grading.grade_submissions(tmp_path, "00_workflow", out_dir=tmp_path / "o", jobs=0)
+    with pytest.raises(ValueError, match="notebook_timeout"):
+        grading.grade_submissions(tmp_path, "00_workflow", out_dir=tmp_path / "o",
+                                  notebook_timeout=0)
+    with pytest.raises(FileNotFoundError, match="submissions folder not found"):
+        grading.grade_submissions(tmp_path / "missing", "00_workflow", out_dir=tmp_path / "o")
+
+
+def test_score_histogram_and_summary():
+    fig = grading.plot_score_histogram([0, 4, 4, 11], max_score=11, title="00_workflow")
+    heights = [p.get_height() for p in fig.axes[0].patches]
+    assert len(heights) == 12 and heights[0] == 1 and heights[4] == 2 and sum(heights) == 4
+    with pytest.raises(ValueError, match="max_score"):
+        grading.plot_score_histogram([1], max_score=0)
+
+
+def test_grade_cli_parses_and_reports_errors(tmp_path, capsys):
+    parser = argparse.ArgumentParser()
+    grading.configure_parser(parser)
+    args = parser.parse_args([str(tmp_path / "missing"), "--assignment", "00_workflow",
+                              "--jobs", "2", "--db", "sqlite:///x.db", "--out", str(tmp_path)])
+    assert (args.jobs, args.db) == (2, "sqlite:///x.db")
+    assert grading.run_command(args) == 2
+    assert "submissions folder not found" in capsys.readouterr().err
+
+
+def test_worker_module_refuses_to_run_without_a_job():
+    done = subprocess.run([sys.executable, "-m", "course_utils.grading"], capture_output=True,
+                          text=True)
+    assert done.returncode != 0 and "course grade" in done.stderr

@@ -1,0 +1,210 @@
+"""course_utils.workflow: the architecture rules, test-set discipline, random labels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.model_selection import train_test_split
+
+from course_utils import fingers, models, workflow
+from course_utils.tf_setup import import_keras
+
+keras = import_keras()
+L = keras.layers
+
+
+def _model(*layers, shape=(16, 16, 1)):
+    return keras.Sequential([keras.Input(shape), *layers])
+
+
+def _problems(model, num_classes=12):
+    return workflow.find_architecture_problems(model, num_classes=num_classes)
+
+
+# --------------------------------------------------------------------------- architecture
+
+
+def test_reference_cnn_follows_the_architecture_rules_with_and_without_batch_norm():
+    for batch_norm in (True, False):
+        model = models.build_fingers_cnn((32, 32, 1), 12, depth=2, width=4, batch_norm=batch_norm)
+        assert _problems(model) == []
+        workflow.check_architecture(model)  # does not raise
+
+
+def test_activation_may_come_from_a_separate_layer_after_batch_norm():
+    model = _model(L.Conv2D(4, 3), L.BatchNormalization(), L.Activation("relu"), L.Flatten(),
+                   L.Dense(8), L.ReLU(), L.Dense(12), L.Softmax())
+    assert _problems(model) == []
+
+
+def test_a_convolution_without_activation_is_named_in_the_message():
+    model = _model(L.Conv2D(4, 3, name="conv_a"), L.MaxPooling2D(), L.Flatten(),
+                   L.Dense(12, activation="softmax"))
+    problems = _problems(model)
+    assert len(problems) == 1 and "'conv_a' (Conv2D) has no activation" in problems[0]
+
+
+def test_a_model_without_flatten_is_told_to_flatten_once_and_its_output_shape_is_wrong():
+    model = _model(L.Conv2D(4, 3, activation="relu"), L.Dense(12, activation="softmax"))
+    text = "\n".join(_problems(model))
+    assert "no Flatten layer" in text
+    assert "output shape is (None, 14, 14, 12)" in text
+
+
+def test_flattening_twice_and_dense_before_flatten_are_both_reported():
+    twice = _model(L.Flatten(), L.Dense(8, activation="relu"), L.Flatten(),
+                   L.Dense(12, activation="softmax"))
+    assert any("flattens 2 times" in p for p in _problems(twice))
+    early = _model(L.Dense(8, activation="relu"), L.Flatten(), L.Dense(12, activation="softmax"))
+    assert any("come before the Flatten layer" in p for p in _problems(early))
+
+
+def test_convolution_after_flatten_is_reported():
+    model = keras.Sequential([keras.Input((64,)), L.Reshape((8, 8, 1)), L.Flatten(),
+                              L.Reshape((8, 8, 1)), L.Conv2D(2, 3, activation="relu"),
+                              L.Dense(12, activation="softmax")])
+    text = "\n".join(_problems(model))
+    assert "come after the Flatten layer" in text
+
+
+@pytest.mark.parametrize("units, activation, expected", [
+    (6, "softmax", "has 6 units: it needs one per class (12)"),
+    (12, "relu", "does not end in a softmax"),
+    (12, None, "does not end in a softmax"),
+])
+def test_the_output_layer_needs_one_softmax_unit_per_class(units, activation, expected):
+    model = _model(L.Conv2D(4, 3, activation="relu"), L.Flatten(),
+                   L.Dense(units, activation=activation, name="out"))
+    problems = _problems(model)
+    assert any(expected in p for p in problems), problems
+
+
+def test_global_pooling_counts_as_the_flatten_step_and_nested_models_are_inspected():
+    augment = keras.Sequential([L.RandomFlip("horizontal")], name="augment")
+    model = _model(augment, L.Conv2D(4, 3, activation="relu"), L.GlobalAveragePooling2D(),
+                   L.Dense(12, activation="softmax"))
+    assert _problems(model) == []
+    inner = keras.Sequential([L.Conv2D(4, 3)], name="features")  # no activation, nested
+    nested = _model(inner, L.Flatten(), L.Dense(12, activation="softmax"))
+    assert any("has no activation" in p for p in _problems(nested))
+
+
+def test_check_architecture_raises_with_every_problem_listed():
+    model = _model(L.Dense(6))
+    with pytest.raises(ValueError) as info:
+        workflow.check_architecture(model)
+    message = str(info.value)
+    assert message.count("\n- ") == len(_problems(model)) >= 3
+
+
+def test_architecture_checks_validate_their_arguments():
+    with pytest.raises(ValueError, match="Keras model"):
+        workflow.check_architecture("not a model")
+    with pytest.raises(ValueError, match="num_classes"):
+        workflow.check_architecture(_model(L.Flatten()), num_classes=1)
+
+
+# --------------------------------------------------------------------------- splits
+
+
+@pytest.fixture(scope="module")
+def data():
+    x, y = fingers.make_fingers(240, image_size=16, seed=3)
+    x_test, y_test = fingers.make_fingers(48, image_size=16, seed=4)
+    return x, y, x_test, y_test
+
+
+def _stratified(x, y, x_test, y_test, fraction=0.25, seed=0):
+    x_tr, x_val, y_tr, y_val = train_test_split(x, y, test_size=fraction, stratify=y,
+                                                random_state=seed)
+    return {"train": (x_tr, y_tr), "val": (x_val, y_val), "test": (x_test, y_test)}
+
+
+def test_a_stratified_split_that_returns_the_test_set_untouched_is_sound(data):
+    splits = _stratified(*data)
+    assert workflow.find_split_problems(splits, *data, val_fraction=0.25) == []
+    workflow.check_splits(splits, *data, val_fraction=0.25)
+
+
+def test_a_random_unstratified_split_is_caught(data):
+    x, y, x_test, y_test = data
+    order = np.random.default_rng(0).permutation(len(y))
+    val, train = order[:60], order[60:]
+    splits = {"train": (x[train], y[train]), "val": (x[val], y[val]), "test": (x_test, y_test)}
+    problems = workflow.find_split_problems(splits, *data, val_fraction=0.25)
+    assert len(problems) == 1 and "not stratified" in problems[0]
+
+
+def test_pooling_the_test_set_into_the_split_is_caught_as_a_leak(data):
+    x, y, x_test, y_test = data
+    all_x, all_y = np.concatenate([x, x_test]), np.concatenate([y, y_test])
+    x_tr, x_rest, y_tr, y_rest = train_test_split(all_x, all_y, test_size=108, stratify=all_y,
+                                                  random_state=0)
+    splits = {"train": (x_tr, y_tr), "val": (x_rest[:60], y_rest[:60]),
+              "test": (x_rest[60:], y_rest[60:])}
+    text = "\n".join(workflow.find_split_problems(splits, *data, val_fraction=0.25))
+    assert "the test set changed" in text
+    assert "are test images" in text
+
+
+def test_validation_taken_from_the_test_set_is_caught(data):
+    x, y, x_test, y_test = data
+    splits = {"train": (x, y), "val": (x_test, y_test), "test": (x_test, y_test)}
+    text = "\n".join(workflow.find_split_problems(splits, *data, val_fraction=0.25))
+    assert "48 of their images are test images" in text
+
+
+def test_wrong_validation_size_and_lost_images_are_caught(data):
+    x, y, x_test, y_test = data
+    too_small = _stratified(*data, fraction=0.1)
+    problems = workflow.find_split_problems(too_small, *data, val_fraction=0.25)
+    assert any("validation set has 24 images: expected" in p for p in problems)
+    lost = _stratified(*data)
+    lost["train"] = (lost["train"][0][5:], lost["train"][1][5:])
+    problems = workflow.find_split_problems(lost, *data, val_fraction=0.25)
+    assert any("5 given images are missing" in p for p in problems)
+
+
+def test_malformed_splits_get_a_message_not_a_crash(data):
+    x, y, x_test, y_test = data
+    assert "exactly the keys" in workflow.find_split_problems(
+        {"train": (x, y)}, *data, val_fraction=0.25)[0]
+    assert "pair (images, labels)" in workflow.find_split_problems(
+        {"train": x, "val": (x, y), "test": (x_test, y_test)}, *data, val_fraction=0.25)[0]
+    assert "same length" in workflow.find_split_problems(
+        {"train": (x, y[:3]), "val": (x, y), "test": (x_test, y_test)}, *data,
+        val_fraction=0.25)[0]
+    with pytest.raises(ValueError, match="val_fraction"):
+        workflow.find_split_problems({}, *data, val_fraction=1.5)
+
+
+# --------------------------------------------------------------------------- random labels
+
+
+def test_shuffled_labels_keep_the_class_counts_and_depend_only_on_the_seed():
+    y = np.repeat(np.arange(12), 5)
+    a, b = workflow.shuffle_labels(y, seed=7), workflow.shuffle_labels(y, seed=7)
+    assert np.array_equal(a, b)
+    assert np.array_equal(np.bincount(a, minlength=12), np.bincount(y, minlength=12))
+    assert (a != y).mean() > 0.5
+    assert not np.array_equal(workflow.shuffle_labels(y, seed=8), a)
+
+
+def test_a_cnn_memorises_random_labels_while_validation_stays_at_chance():
+    # The claim behind test-set discipline: fitting the training data proves nothing.
+    x, y = fingers.make_fingers(60, image_size=32, seed=0)
+    x_val, y_val = fingers.make_fingers(120, image_size=32, seed=1)
+    history = workflow.memorize_random_labels(x, y, epochs=30, x_val=x_val, y_val=y_val, seed=0)
+    assert history["accuracy"][-1] >= 0.95, history["accuracy"]
+    assert history["val_accuracy"][-1] <= 0.25, history["val_accuracy"]  # chance is 1/12
+    assert len(history["loss"]) == 30
+
+
+def test_memorize_random_labels_validates_its_arguments():
+    x, y = fingers.make_fingers(12, image_size=16, seed=0)
+    with pytest.raises(ValueError, match="epochs"):
+        workflow.memorize_random_labels(x, y, epochs=0)
+    with pytest.raises(ValueError, match="both x_val and y_val"):
+        workflow.memorize_random_labels(x, y, epochs=1, x_val=x)
+    with pytest.raises(ValueError, match="square grayscale"):
+        workflow.memorize_random_labels(x[..., None], y, epochs=1)
