@@ -32,17 +32,21 @@ def run_command(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     started = time.perf_counter()
-    _heading("1/3  Your machine")
+    _heading("1/4  Your machine")
     print(device.format_report(device.detect_devices()))
 
-    _heading(f"2/3  Reference training run ({args.profile} profile)")
+    _heading(f"2/4  Reference training run ({args.profile} profile)")
     summary = train_reference(TrainConfig(profile=args.profile, run_dir=out / "reference"))
 
-    _heading("3/3  Grading a class of example submissions")
+    _heading("3/4  Releasing the lessons (nbgrader generate_assignment)")
+    released = _release_lessons()
+
+    _heading("4/4  Grading a class of example submissions")
     grades_table = _grade_examples(out / "grading")
 
     _heading("Summary")
     print(summary.describe())
+    print(f"\nStudent notebooks: {released}")
     if grades_table:
         print("\nExample class, lesson 00 (nbgrader autograder):")
         print(grades_table)
@@ -51,6 +55,19 @@ def run_command(args: argparse.Namespace) -> int:
     print("  course train --resume      continue a run that was interrupted")
     print("  course grade --help        grade your own class")
     return 0
+
+
+def _release_lessons() -> str:
+    """Regenerate the student notebooks; return one line on what happened."""
+    from course_utils import release
+
+    report = release.release_lessons()
+    for lesson, seconds in report.seconds.items():
+        print(f"{lesson}: generated in {seconds:.1f} s", flush=True)
+    changed = f", {len(report.written)} rewritten" if report.written else ""
+    lessons = len(report.seconds)
+    return (f"{lessons} lesson{'' if lessons == 1 else 's'} released to notebooks/ ({len(report.unchanged)} already up to "
+            f"date{changed}); open them with `make lab`.")
 
 
 def _grade_examples(out: Path) -> str:
