@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 EXTRAS ?= cpu,course,dev
 
-.PHONY: demo test lint lab bench clean help
+.PHONY: demo test lint lab bench browser clean help
 help:
 	@echo "make demo   device report, reference training run (cpu profile), summary"
 	@echo "make test   lint and the whole test suite"
@@ -23,14 +23,29 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/course demo
 
-test: $(STAMP) lint
+test: $(STAMP) lint browser
 	$(PY) -m pytest
+
+# The browser tests drive Debian's Chromium (not a browser downloaded by a test tool).
+# Installed with apt-get where we can (root, as in CI); elsewhere set CHROMIUM=/path.
+browser:
+	@if [ -z "$$CHROMIUM" ] && ! command -v chromium >/dev/null 2>&1; then \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian's chromium for the browser tests"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -qq chromium >/dev/null \
+	      || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }; \
+	  else \
+	    echo "The browser tests need Chromium: apt-get install chromium (Debian/Ubuntu)," \
+	         "or set CHROMIUM=/path/to/chromium"; exit 1; \
+	  fi; \
+	fi
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab --notebook-dir=.
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/jupyter lab --notebook-dir=.
 
 bench: $(STAMP)
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done

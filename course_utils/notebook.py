@@ -38,6 +38,9 @@ DISTRIBUTION: Final = "course-utils"
 #: Cell tags that mark the two cells ``course release`` writes into every master.
 HEADER_TAG: Final = "course-header"
 SETUP_TAG: Final = "course-setup"
+#: Notebook metadata that makes Colab open a lesson on a GPU runtime (the lessons train
+#: networks; on a CPU-only runtime they still run, in the ``cpu`` profile).
+COLAB_METADATA: Final = {"accelerator": "GPU", "colab": {"gpuType": "T4", "provenance": []}}
 
 _COLAB_BADGE: Final = "https://colab.research.google.com/assets/colab-badge.svg"
 _GITHUB_BADGE: Final = "https://img.shields.io/badge/View%20on-GitHub-181717?logo=github"

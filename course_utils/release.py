@@ -171,6 +171,8 @@ def stamp_master(nb: Any, lesson: str) -> bool:
     The cells are found by their tags (:data:`course_utils.notebook.HEADER_TAG`,
     :data:`course_utils.notebook.SETUP_TAG`); a master without them gets them as
     its first two cells. The set-up cell is read-only in the student version.
+    Every lesson trains a network, so the notebook metadata asks Colab for a GPU
+    runtime (:data:`course_utils.notebook.COLAB_METADATA`); it still runs on a CPU.
     """
     import nbformat
 
@@ -178,6 +180,10 @@ def stamp_master(nb: Any, lesson: str) -> bool:
     header = notebook.header_cell_source(title, student_notebook_path(lesson))
     setup = notebook.setup_cell_source()
     changed = False
+    for key, value in notebook.COLAB_METADATA.items():
+        if nb.metadata.get(key) != value:
+            nb.metadata[key] = value
+            changed = True
     wanted = (
         (notebook.HEADER_TAG, "markdown", header, None),
         (notebook.SETUP_TAG, "code", setup, "course_setup"),

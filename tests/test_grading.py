@@ -351,7 +351,8 @@ def test_exchange_cycle_release_fetch_submit_collect_then_grade(prepared_lessons
     shutil.copytree(prepared.course, instructor)
     exchange = tmp_path / "exchange"
     exchange.mkdir(mode=0o777)
-    common = [f"--Exchange.root={exchange}", f"--CourseDirectory.course_id={prepared.course_id}"]
+    common = [f"--Exchange.root={exchange}", f"--Exchange.cache={tmp_path / 'nbgrader_cache'}",
+              f"--CourseDirectory.course_id={prepared.course_id}"]
 
     def nbgrader(*args, cwd):
         done = release.run_nbgrader([*args, *common], course_root=cwd, timeout=120)

@@ -61,6 +61,13 @@ def test_student_notebook_opens_with_buttons_and_the_setup_cell(lesson):
 
 
 @pytest.mark.parametrize("lesson", LESSONS)
+def test_student_notebook_asks_colab_for_a_gpu_runtime(lesson):
+    nb = nbformat.read(NOTEBOOKS / f"{lesson}.ipynb", as_version=4)
+    assert nb.metadata["accelerator"] == "GPU"
+    assert nb.metadata["colab"]["gpuType"] == notebook.COLAB_METADATA["colab"]["gpuType"]
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
 def test_student_notebook_has_no_solutions_hidden_tests_or_outputs(lesson):
     nb = nbformat.read(NOTEBOOKS / f"{lesson}.ipynb", as_version=4)
     text = json.dumps(nb)
