@@ -41,6 +41,17 @@ def stream(cell, name: str = "stdout") -> str:
                    if o.output_type == "stream" and o.name == name)
 
 
+def expand_autotests(source: str) -> str:
+    """A test cell's code with its autotest lines turned into the expressions they test."""
+    lines = []
+    for line in source.splitlines():
+        if "AUTOTEST" in line:
+            lines += [s.strip() for s in line.split("AUTOTEST", 1)[1].split(";") if s.strip()]
+        else:
+            lines.append(line)
+    return "\n".join(lines)
+
+
 def solve_lesson(lesson: str, folder: Path) -> Path:
     """Write the student version of ``lesson`` with the master's answers filled in."""
     student = release.read_notebook(ROOT / "notebooks" / f"{lesson}.ipynb")

@@ -38,6 +38,7 @@ import nbformat
 import psutil
 import pytest
 import yaml
+from conftest import expand_autotests
 from nbformat.v4 import new_code_cell
 
 from course_utils import grading, release
@@ -101,23 +102,12 @@ def _defined_names(source: str) -> set[str]:
     return names
 
 
-def _test_code(source: str) -> str:
-    """A test cell's code with its autotest lines turned into the expressions they test."""
-    lines = []
-    for line in source.splitlines():
-        if "AUTOTEST" in line:
-            lines += [s.strip() for s in line.split("AUTOTEST", 1)[1].split(";") if s.strip()]
-        else:
-            lines.append(line)
-    return "\n".join(lines)
-
-
 def _names_tests_use(master, plan, answers) -> dict[str, set[str]]:
     """Per test cell: the names it reads or binds that a student could have rebound."""
     answer_names = set().union(*(_defined_names(answers[sid]) for sid in plan.tests_of))
     out = {}
     for grade_id in plan.autograded:
-        code = _test_code(master.cells[_cell_index(master, grade_id)].source)
+        code = expand_autotests(master.cells[_cell_index(master, grade_id)].source)
         used = {n.id for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Name)}
         out[grade_id] = (used | _defined_names(code)) - answer_names - set(dir(builtins))
     return out

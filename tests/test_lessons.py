@@ -13,7 +13,7 @@ import builtins
 import re
 
 import pytest
-from conftest import COURSE, LESSONS, stream
+from conftest import COURSE, LESSONS, expand_autotests, stream
 
 from course_utils import grading, notebook, release
 
@@ -32,17 +32,6 @@ def _meta(cell):
 
 def _lecture_code(nb):
     return [c for c in nb.cells if c.cell_type == "code" and not _meta(c).get("grade_id")]
-
-
-def _expanded(source: str) -> str:
-    """A test cell's code with its autotest lines turned into the expressions they test."""
-    lines = []
-    for line in source.splitlines():
-        if "AUTOTEST" in line:
-            lines += [s.strip() for s in line.split("AUTOTEST", 1)[1].split(";") if s.strip()]
-        else:
-            lines.append(line)
-    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- the master
@@ -91,7 +80,7 @@ def test_test_cells_only_use_names_they_import_or_the_answers_they_test(lesson):
     for cell in nb.cells:
         if _meta(cell).get("grade_id") not in plan.autograded:
             continue
-        tree = ast.parse(_expanded(cell.source))
+        tree = ast.parse(expand_autotests(cell.source))
         loaded = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)
                   and isinstance(n.ctx, ast.Load)}
         defined = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)
