@@ -153,6 +153,7 @@ def train_reference(config: TrainConfig = TrainConfig()) -> RunSummary:
     if initial_epoch < epochs:
         model.fit(
             train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=initial_epoch,
+            shuffle=False,  # the dataset reshuffles itself every epoch
             callbacks=fit_callbacks, verbose=verbose,
         )
     train_seconds = time.perf_counter() - start
