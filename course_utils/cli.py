@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "release": ("course_utils.release", "generate the student notebooks from the masters"),
     "grade": ("course_utils.grading", "grade a class of submissions with nbgrader"),
     "demo": ("course_utils.demo", "device report, reference run and grading demo, with a summary"),
+    "pretrain": ("course_utils.transfer", "train the transfer-learning base on its source task"),
 }
 
 
