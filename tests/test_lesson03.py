@@ -1,0 +1,38 @@
+"""Lesson 03, momentum and Nesterov: its content and the claims its real run prints.
+
+What every lesson must be is checked in ``test_lessons.py``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from conftest import COURSE
+
+from course_utils import release
+
+LESSON = "03_momentum"
+
+
+def test_master_teaches_every_concept_of_syllabus_03():
+    nb = release.read_notebook(release.master_path(LESSON, COURSE))
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown").lower()
+    for concept in ("velocity", "keeps its sign", "flip", "oscillation", "ill-conditioned",
+                    "condition number", "nesterov", "look", "overshoot", "rosenbrock",
+                    "momentum 0.9", "too-large momentum", "adam", "learning rate"):
+        assert concept in text, f"the lesson never mentions {concept!r}"
+
+
+def test_lesson_claims_hold_on_the_real_run(lesson_run):
+    text = lesson_run(LESSON).stream()
+    speedup = re.search(r"momentum reaches the tolerance in ([\d.]+)x fewer steps", text)
+    assert speedup and float(speedup.group(1)) >= 3, text
+    over = dict(re.findall(r"^(momentum|Nesterov)\s+steps to tolerance\s+\d+\s+overshoot ([\d.]+)",
+                           text, re.M))
+    assert float(over["Nesterov"]) < float(over["momentum"])
+    loss = dict(re.findall(r"^(gradient descent|momentum|Nesterov)\s+training loss after \d+ "
+                           r"epochs: ([\d.]+)", text, re.M))
+    assert float(loss["momentum"]) < float(loss["gradient descent"])
+    diffs = [float(d) for d in re.findall(r"from keras.optimizers.SGD over 50 steps: ([\d.e+-]+)",
+                                          text)]
+    assert len(diffs) == 3 and max(diffs) < 1e-6
