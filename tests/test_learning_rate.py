@@ -1,0 +1,384 @@
+"""course_utils.learning_rate: loss surfaces, schedules, per-batch losses, range test; claims.
+
+The claims of lesson 01 are checked at the end on the fingers CNN with fixed seeds, on the
+smoke profile's data. The smoke profile's own budget (2 epochs of 15 batches, 30 updates) is
+too short for any rate to halve the loss, so the claims use the smallest budget where they
+honestly hold: 4 epochs (60 updates of SGD with momentum 0.9), and the lesson's small CNN
+(``build_fingers_cnn(width=8, depth=2)``). The notebook uses the same configuration.
+"""
+
+from __future__ import annotations
+
+import doctest
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from course_utils import datasets, fingers, models, profiles
+from course_utils import learning_rate as lr
+from course_utils.tf_setup import import_keras, set_seed
+
+keras = import_keras()
+schedules = keras.optimizers.schedules
+
+# The lesson's configuration (notebook settings cell: RUN_EPOCHS, the CNN, the rates).
+CLAIM_EPOCHS = 4
+TOO_LOW, GOOD, TOO_HIGH = 1e-5, 0.01, 1.0
+HIGH_SIDE = 0.1   # fast but bouncing: the rate a schedule starts from
+SEED = 42
+INITIAL = math.log(12)   # the untrained CNN scores every class alike
+
+
+# --------------------------------------------------------------------------- import
+
+
+def test_importing_the_module_does_not_import_tensorflow():
+    code = ("import sys, course_utils.learning_rate as m; m.make_step_decay(0.1); "
+            "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_docstring_examples_run():
+    result = doctest.testmod(lr, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 20 and result.failed == 0, result
+
+
+# --------------------------------------------------------------------------- loss surfaces
+
+
+@pytest.mark.parametrize("rate", [0.1, 0.5, 0.9, 1.5, 1.9, 2.1])
+def test_gradient_descent_on_a_parabola_follows_the_closed_form(rate):
+    path = lr.gradient_descent(lr.QuadraticLoss((2.0,)), [3.0], rate / 2.0, 10)
+    np.testing.assert_allclose(path[:, 0], 3.0 * (1 - rate) ** np.arange(11))
+
+
+def test_the_rate_decides_between_smooth_oscillating_and_diverging_descent():
+    bowl = lr.QuadraticLoss((1.0,))
+    smooth = lr.gradient_descent(bowl, [3.0], 0.5, 20)[:, 0]
+    oscillating = lr.gradient_descent(bowl, [3.0], 1.5, 20)[:, 0]
+    diverging = lr.gradient_descent(bowl, [3.0], 2.5, 20)[:, 0]
+    assert np.all(smooth > 0) and np.all(np.diff(smooth) < 0)
+    assert np.all(np.sign(oscillating[1:]) != np.sign(oscillating[:-1]))
+    assert abs(oscillating[-1]) < 1e-5
+    assert abs(diverging[-1]) > 1e3 * abs(diverging[0])
+
+
+def test_the_steep_direction_of_a_valley_limits_the_rate():
+    valley = lr.QuadraticLoss((1.0, 10.0))
+    assert valley.largest_stable_rate == pytest.approx(0.2)
+    stable = lr.gradient_descent(valley, [-4.0, 1.5], 0.19, 200)
+    unstable = lr.gradient_descent(valley, [-4.0, 1.5], 0.21, 200)
+    assert valley.loss(stable[-1]) < 1e-6
+    assert valley.loss(unstable[-1]) > valley.loss(unstable[0])
+
+
+def test_a_schedule_that_cools_too_fast_stalls_before_the_minimum():
+    valley = lr.QuadraticLoss((1.0, 10.0))
+    constant = lr.gradient_descent(valley, [-4.0, 1.5], 0.15, 30)
+    fast = lr.gradient_descent(valley, [-4.0, 1.5], lr.make_exponential_decay(0.15, k=0.5), 30)
+    assert valley.loss(fast[-1]) > 100 * valley.loss(constant[-1])
+
+
+def test_loss_surface_checks_its_arguments():
+    with pytest.raises(ValueError, match="curvatures"):
+        lr.QuadraticLoss((1.0, -2.0))
+    with pytest.raises(ValueError, match="learning_rate"):
+        lr.gradient_descent(lr.QuadraticLoss((1.0,)), [1.0], 0.0, 3)
+    with pytest.raises(ValueError, match="2 coordinates"):
+        lr.QuadraticLoss((1.0, 2.0)).loss([1.0, 2.0, 3.0])
+
+
+@pytest.mark.parametrize("curvatures", [(1.0,), (1.0, 10.0)])
+def test_plot_descent_draws_the_surface_and_the_loss_per_step(curvatures):
+    fig = lr.plot_descent(lr.QuadraticLoss(curvatures), 0.15, steps=10)
+    assert isinstance(fig, Figure) and len(fig.axes) == 2
+    assert fig.axes[1].get_yscale() == "log"
+    assert "learning rate 0.15" in fig.axes[0].get_title()
+
+
+# --------------------------------------------------------------------------- symptoms
+
+
+@pytest.mark.parametrize(("losses", "expected"), [
+    ([2.48, math.nan, math.nan], lr.TOO_HIGH),       # diverged
+    ([2.48, 2.9, 2.7], lr.TOO_HIGH),                 # ends above the start
+    ([2.48, 1.2, 2.2, 1.1], lr.TOO_HIGH),            # jumps up: oscillation
+    ([2.48, 2.47, 2.46, 2.45], lr.TOO_LOW),          # within 10 % of the start
+    ([2.48, 2.5, 2.52], lr.TOO_LOW),                 # flat, a little above the start
+    ([2.48, 2.6, 2.8], lr.TOO_HIGH),                 # creeps up by more than 10 %
+    ([2.48, 2.0, 1.5, 1.1], lr.GOOD),
+    ([2.48, 2.3, 2.35, 2.0], lr.GOOD),               # a small bump is noise
+])
+def test_diagnose_loss_curve(losses, expected):
+    assert lr.diagnose_loss_curve(losses) == expected
+
+
+def test_diagnose_loss_curve_needs_two_values():
+    with pytest.raises(ValueError, match="at least two"):
+        lr.diagnose_loss_curve([2.0])
+
+
+def test_plot_symptoms_titles_each_run_with_its_diagnosis():
+    fig = lr.plot_symptoms({"a": {"loss": [math.nan, math.nan]}, "b": {"loss": [1.0, 0.5]}},
+                           initial_loss=2.5)
+    assert [ax.get_title() for ax in fig.axes] == ["a: too high", "b: good"]
+    with pytest.raises(ValueError, match="'loss'"):
+        lr.plot_symptoms({"a": {"accuracy": [0.5]}})
+
+
+# --------------------------------------------------------------------------- schedules
+
+
+def test_step_decay_matches_keras_staircase_and_piecewise_constant():
+    step = lr.make_step_decay(0.1, factor=0.5, every=3)
+    staircase = schedules.ExponentialDecay(0.1, decay_steps=3, decay_rate=0.5, staircase=True)
+    # PiecewiseConstantDecay keeps values[i] up to and including boundaries[i]: 2, 5, 8...
+    piecewise = schedules.PiecewiseConstantDecay([2, 5, 8, 11],
+                                                 [0.1 * 0.5**i for i in range(5)])
+    ours = lr.schedule_rates(step, 15)
+    np.testing.assert_allclose(ours, lr.schedule_rates(staircase, 15), atol=1e-6)
+    np.testing.assert_allclose(ours, lr.schedule_rates(piecewise, 15), atol=1e-6)
+
+
+def test_exponential_and_inverse_time_decay_match_keras():
+    exp = lr.make_exponential_decay(0.2, k=0.3)
+    inv = lr.make_inverse_time_decay(0.2, k=0.3)
+    keras_exp = schedules.ExponentialDecay(0.2, decay_steps=1, decay_rate=math.exp(-0.3))
+    keras_inv = schedules.InverseTimeDecay(0.2, decay_steps=1, decay_rate=0.3)
+    np.testing.assert_allclose(lr.schedule_rates(exp, 30), lr.schedule_rates(keras_exp, 30),
+                               atol=1e-6)
+    np.testing.assert_allclose(lr.schedule_rates(inv, 30), lr.schedule_rates(keras_inv, 30),
+                               atol=1e-6)
+
+
+def test_schedules_drive_keras_learning_rate_scheduler():
+    set_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
+    step = lr.make_step_decay(0.1, factor=0.5, every=2)
+    history = model.fit(np.ones((8, 3)), np.ones(8), epochs=5, verbose=0,
+                        callbacks=[keras.callbacks.LearningRateScheduler(step)])
+    np.testing.assert_allclose(history.history["learning_rate"],
+                               [0.1, 0.1, 0.05, 0.05, 0.025], rtol=1e-6)
+
+
+def test_schedules_check_their_arguments():
+    with pytest.raises(ValueError, match="factor"):
+        lr.make_step_decay(0.1, factor=2.0)
+    with pytest.raises(ValueError, match="every"):
+        lr.make_step_decay(0.1, every=0)
+    with pytest.raises(ValueError, match="initial_rate"):
+        lr.make_exponential_decay(-1.0, k=0.1)
+    with pytest.raises(ValueError, match="k"):
+        lr.make_inverse_time_decay(0.1, k=-1.0)
+    with pytest.raises(ValueError, match="epoch"):
+        lr.make_step_decay(0.1)(-1)
+
+
+def test_plot_schedules_takes_functions_keras_schedules_and_recorded_rates():
+    fig = lr.plot_schedules({"step": lr.make_step_decay(0.1, every=2),
+                             "keras": schedules.InverseTimeDecay(0.1, 1, 0.5),
+                             "recorded": [0.1, 0.1, 0.05]}, 6)
+    lengths = [len(line.get_xdata()) for line in fig.axes[0].lines]
+    assert lengths == [6, 6, 3] and fig.axes[0].get_yscale() == "log"
+
+
+# --------------------------------------------------------------------------- per-batch losses
+
+
+def test_recover_batch_losses_inverts_the_running_mean():
+    losses = np.random.default_rng(0).random(50) * 3
+    means = np.cumsum(losses) / np.arange(1, 51)
+    np.testing.assert_allclose(lr.recover_batch_losses(means), losses, atol=1e-9)
+
+
+def test_batch_loss_history_recovers_the_loss_of_every_batch_from_keras_logs():
+    set_seed(0)
+    x = np.random.default_rng(1).normal(size=(40, 3)).astype("float32")
+    y = x @ np.array([1.0, -2.0, 0.5], dtype="float32")
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")  # weights stay put
+    recorder = lr.BatchLossHistory()
+    model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0, callbacks=[recorder])
+    direct = [model.evaluate(x[i:i + 8], y[i:i + 8], verbose=0) for i in range(0, 40, 8)]
+    assert len(recorder.losses) == 10 and recorder.rates == [0.0] * 10
+    np.testing.assert_allclose(recorder.losses, direct * 2, rtol=1e-4)
+    assert isinstance(recorder, keras.callbacks.Callback)
+
+
+# --------------------------------------------------------------------------- range test
+
+
+def _tiny_regression():
+    set_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype("float32")
+    y = (x @ rng.normal(size=4)).astype("float32")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
+                              keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss="mse")
+    tf = __import__("tensorflow")
+    return model, tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+
+
+def test_range_test_stops_on_divergence_and_restores_weights_state_and_rate():
+    model, data = _tiny_regression()
+    model.fit(data, epochs=1, verbose=0)                      # momentum state is not zero
+    weights = [w.copy() for w in model.get_weights()]
+    state = [keras.ops.convert_to_numpy(v) for v in model.optimizer.variables]
+    result = lr.find_learning_rate(model, data, min_rate=1e-4, max_rate=100.0, steps=80)
+    assert result.diverged and len(result.rates) < 80
+    assert np.all(np.diff(result.rates) > 0)
+    np.testing.assert_allclose(result.rates, np.geomspace(1e-4, 100.0, 80)[:len(result.rates)],
+                               rtol=1e-5)
+    assert all(np.array_equal(a, b) for a, b in zip(weights, model.get_weights(), strict=True))
+    assert all(np.array_equal(a, keras.ops.convert_to_numpy(b))
+               for a, b in zip(state, model.optimizer.variables, strict=True))
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(0.01)
+    finite = np.where(np.isfinite(result.smoothed), result.smoothed, np.inf)
+    assert result.suggested_rate == pytest.approx(result.rates[np.argmin(finite)] / 10)
+
+
+def test_range_test_runs_all_steps_when_the_loss_never_blows_up():
+    model, data = _tiny_regression()
+    result = lr.find_learning_rate(model, data, min_rate=1e-6, max_rate=1e-4, steps=12)
+    assert not result.diverged and len(result.losses) == 12   # 3 passes over 4 batches
+
+
+def test_range_test_refuses_an_optimizer_built_on_a_schedule():
+    model, data = _tiny_regression()
+    model.compile(optimizer=keras.optimizers.SGD(schedules.ExponentialDecay(0.1, 10, 0.5)),
+                  loss="mse")
+    with pytest.raises(ValueError, match="ExponentialDecay.*plain float learning rate"):
+        lr.find_learning_rate(model, data)
+    callback = lr.LearningRateRangeTest(steps=5)
+    with pytest.raises(ValueError, match="takes its learning rate from a schedule"):
+        model.fit(data, epochs=1, verbose=0, callbacks=[callback])
+
+
+def test_range_test_checks_its_arguments():
+    with pytest.raises(ValueError, match="max_rate"):
+        lr.LearningRateRangeTest(min_rate=1.0, max_rate=0.1)
+    model, data = _tiny_regression()
+    with pytest.raises(ValueError, match="dataset"):
+        lr.find_learning_rate(model, np.zeros((4, 4)))
+    with pytest.raises(ValueError, match="compile"):
+        lr.find_learning_rate(keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)]), data)
+
+
+def test_suggest_learning_rate_ignores_diverged_losses():
+    rates = [1e-4, 1e-3, 1e-2, 1e-1, 1.0]
+    assert lr.suggest_learning_rate(rates, [2.5, 2.0, 1.2, math.nan, math.inf]) == pytest.approx(
+        1e-3)
+    with pytest.raises(ValueError, match="NaN"):
+        lr.suggest_learning_rate([1e-3], [math.nan])
+    with pytest.raises(ValueError, match="same non-zero length"):
+        lr.suggest_learning_rate([1e-3, 1e-2], [1.0])
+
+
+def test_plot_range_test_marks_the_suggested_rate():
+    model, data = _tiny_regression()
+    result = lr.find_learning_rate(model, data, min_rate=1e-4, max_rate=100.0, steps=40)
+    fig = lr.plot_range_test(result)
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log"
+    assert any(f"{result.suggested_rate:.2g}" in t.get_text() for t in ax.get_legend().texts)
+
+
+# --------------------------------------------------------------------------- batch size
+
+
+def test_updates_per_epoch_for_full_batch_mini_batch_and_stochastic():
+    assert [lr.updates_per_epoch(480, b) for b in (480, 1000, 32, 100, 1)] == [1, 1, 15, 5, 480]
+    with pytest.raises(ValueError, match="batch_size"):
+        lr.updates_per_epoch(480, 0)
+
+
+def test_loss_noise_grows_with_the_noise_of_the_curve():
+    rng = np.random.default_rng(0)
+    trend = np.linspace(2.5, 1.0, 200)
+    small, large = (lr.measure_loss_noise(trend + s * rng.normal(size=200)) for s in (0.01, 0.3))
+    assert small < 0.05 < 0.3 < large
+    with pytest.raises(ValueError, match="finite"):
+        lr.measure_loss_noise([1.0, math.nan, 2.0])
+
+
+# --------------------------------------------------------------------------- claims (CNN)
+
+
+@pytest.fixture(scope="module")
+def fingers_data():
+    return fingers.load_fingers(profiles.get_profile("smoke"))
+
+
+def _model(rate):
+    """The lesson's CNN: small fingers CNN, SGD with momentum 0.9."""
+    set_seed(SEED)
+    model = models.build_fingers_cnn(profiles.get_profile("smoke").input_shape, 12, width=8,
+                                     depth=2, seed=SEED)
+    model.compile(optimizer=keras.optimizers.SGD(rate, momentum=0.9),
+                  loss="sparse_categorical_crossentropy")
+    return model
+
+
+def _train(data, rate, *, callbacks=()):
+    """The lesson's run: CLAIM_EPOCHS epochs of the smoke profile's data; (history, data)."""
+    smoke = profiles.get_profile("smoke")
+    train = datasets.make_dataset(data.x_train, data.y_train, batch_size=smoke.batch_size,
+                                  training=True, seed=SEED)
+    val = datasets.make_dataset(data.x_val, data.y_val, batch_size=smoke.batch_size,
+                                training=False)
+    history = _model(rate).fit(train, validation_data=val, epochs=CLAIM_EPOCHS, verbose=0,
+                               callbacks=list(callbacks))
+    return history.history, train
+
+
+def test_the_untrained_cnn_starts_at_the_loss_ln_12(fingers_data):
+    smoke = profiles.get_profile("smoke")
+    train = datasets.make_dataset(fingers_data.x_train, fingers_data.y_train,
+                                  batch_size=smoke.batch_size, training=False)
+    assert _model(GOOD).evaluate(train, verbose=0) == pytest.approx(INITIAL, abs=0.01)
+
+
+def test_claim_a_too_high_rate_diverges_or_ends_above_the_initial_loss(fingers_data):
+    history, _ = _train(fingers_data, TOO_HIGH)
+    final = history["loss"][-1]
+    assert not math.isfinite(final) or final > INITIAL, history["loss"]
+    assert lr.diagnose_loss_curve([INITIAL, *history["loss"]]) == lr.TOO_HIGH
+
+
+def test_claim_a_too_low_rate_stays_within_ten_percent_of_the_initial_loss(fingers_data):
+    history, _ = _train(fingers_data, TOO_LOW)
+    assert abs(history["loss"][-1] - INITIAL) <= 0.1 * INITIAL, history["loss"]
+    assert lr.diagnose_loss_curve([INITIAL, *history["loss"]]) == lr.TOO_LOW
+
+
+def test_claim_a_good_rate_falls_below_half_the_initial_loss(fingers_data):
+    history, _ = _train(fingers_data, GOOD)
+    assert history["loss"][-1] < 0.5 * INITIAL, history["loss"]
+    assert lr.diagnose_loss_curve([INITIAL, *history["loss"]]) == lr.GOOD
+
+
+def test_claim_step_decay_ends_with_lower_validation_loss_than_the_constant_rate(fingers_data):
+    step = lr.make_step_decay(HIGH_SIDE, factor=0.5, every=1)
+    constant, _ = _train(fingers_data, HIGH_SIDE)
+    decayed, _ = _train(fingers_data, HIGH_SIDE,
+                        callbacks=[keras.callbacks.LearningRateScheduler(step)])
+    assert decayed["learning_rate"][-1] == pytest.approx(HIGH_SIDE / 2 ** (CLAIM_EPOCHS - 1))
+    assert decayed["val_loss"][-1] < constant["val_loss"][-1], (decayed, constant)
+
+
+def test_claim_the_range_test_suggests_a_rate_in_the_good_band(fingers_data):
+    smoke = profiles.get_profile("smoke")
+    train = datasets.make_dataset(fingers_data.x_train, fingers_data.y_train,
+                                  batch_size=smoke.batch_size, training=True, seed=SEED)
+    result = lr.find_learning_rate(_model(GOOD), train, min_rate=1e-5, max_rate=10.0, steps=60)
+    assert result.diverged
+    assert TOO_LOW < result.suggested_rate < TOO_HIGH
+    history, _ = _train(fingers_data, result.suggested_rate)
+    assert history["loss"][-1] < 0.5 * INITIAL, (result.suggested_rate, history["loss"])
