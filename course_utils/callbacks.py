@@ -53,7 +53,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from course_utils import io
-from course_utils.tf_setup import import_keras
+from course_utils.tf_setup import import_keras, lazy_keras_class
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -383,7 +383,8 @@ def _plot_curves(history: dict[str, list[Any]]) -> Figure:
 
 # The public classes subclass keras.callbacks.Callback, which imports TensorFlow;
 # they are assembled on first access (PEP 562) to keep this module's import light.
-_LAZY_CLASSES = {"TrainingMonitor": _TrainingMonitor, "EpochCheckpoint": _EpochCheckpoint}
+_LAZY_CLASSES = {"TrainingMonitor": (_TrainingMonitor, "callbacks.Callback"),
+                 "EpochCheckpoint": (_EpochCheckpoint, "callbacks.Callback")}
 
 if TYPE_CHECKING:  # pragma: no cover
 
@@ -393,13 +394,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def __getattr__(name: str) -> Any:
-    body = _LAZY_CLASSES.get(name)
-    if body is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    cls = type(name, (body, import_keras().callbacks.Callback),
-               {"__module__": __name__, "__qualname__": name, "__doc__": body.__doc__})
-    globals()[name] = cls
-    return cls
+    return lazy_keras_class(globals(), _LAZY_CLASSES, name)
 
 
 def __dir__() -> list[str]:

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from course_utils.tf_setup import import_keras, import_tensorflow, set_seed
+from course_utils.tf_setup import import_keras, import_tensorflow, lazy_keras_class, set_seed
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -1461,16 +1461,7 @@ def _lazy_class(name: str) -> Any:
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _LAZY_CLASSES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    body, base_path = _LAZY_CLASSES[name]
-    base: Any = import_keras()
-    for part in base_path.split("."):
-        base = getattr(base, part)
-    cls = type(name, (body, base),
-               {"__module__": __name__, "__qualname__": name, "__doc__": body.__doc__})
-    globals()[name] = cls
-    return cls
+    return lazy_keras_class(globals(), _LAZY_CLASSES, name)
 
 
 def __dir__() -> list[str]:

@@ -48,7 +48,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 
-from course_utils.tf_setup import import_keras, import_tensorflow
+from course_utils.tf_setup import import_keras, import_tensorflow, lazy_keras_class
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -906,8 +906,8 @@ def _check_count(name: str, value: Any, *, minimum: int) -> int:
 # The callbacks subclass keras.callbacks.Callback, which imports TensorFlow; they are
 # assembled on first access (PEP 562) to keep this module's import light.
 _LAZY_CLASSES = {
-    "BatchLossHistory": _BatchLossHistory,
-    "LearningRateRangeTest": _LearningRateRangeTest,
+    "BatchLossHistory": (_BatchLossHistory, "callbacks.Callback"),
+    "LearningRateRangeTest": (_LearningRateRangeTest, "callbacks.Callback"),
 }
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -918,19 +918,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _LAZY_CLASSES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return _callback_class(name)
+    return lazy_keras_class(globals(), _LAZY_CLASSES, name)
 
 
 def _callback_class(name: str) -> type:
-    if name in globals():
-        return globals()[name]
-    body = _LAZY_CLASSES[name]
-    cls = type(name, (body, import_keras().callbacks.Callback),
-               {"__module__": __name__, "__qualname__": name, "__doc__": body.__doc__})
-    globals()[name] = cls
-    return cls
+    return globals().get(name) or lazy_keras_class(globals(), _LAZY_CLASSES, name)
 
 
 def __dir__() -> list[str]:

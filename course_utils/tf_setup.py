@@ -21,8 +21,9 @@ import re
 import sys
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from types import ModuleType
+from typing import Any
 
 _QUIET_ENV = {
     "TF_CPP_MIN_LOG_LEVEL": "2",  # hide INFO and WARNING lines from the C++ runtime
@@ -82,6 +83,36 @@ def import_keras() -> ModuleType:
     import keras
 
     return keras
+
+
+def lazy_keras_class(namespace: dict[str, Any], bodies: Mapping[str, tuple[type, str]],
+                     name: str) -> type:
+    """A module's ``__getattr__`` for classes that subclass a Keras class (PEP 562).
+
+    ``bodies`` maps a public class name to ``(body, base)``: the plain class that
+    holds the code and the dotted Keras base it needs (``"callbacks.Callback"``,
+    ``"layers.Layer"``). The class is assembled on first access and cached in the
+    module's ``namespace``, so importing the module never imports TensorFlow.
+
+    Examples
+    --------
+    >>> class _Quiet:
+    ...     \"\"\"A callback that does nothing.\"\"\"
+    >>> ns = {"__name__": "demo"}
+    >>> cls = lazy_keras_class(ns, {"Quiet": (_Quiet, "callbacks.Callback")}, "Quiet")
+    >>> cls.__name__, ns["Quiet"] is cls
+    ('Quiet', True)
+    """
+    if name not in bodies:
+        raise AttributeError(f"module {namespace['__name__']!r} has no attribute {name!r}")
+    body, base_path = bodies[name]
+    base: Any = import_keras()
+    for part in base_path.split("."):
+        base = getattr(base, part)
+    cls = type(name, (body, base), {"__module__": namespace["__name__"], "__qualname__": name,
+                                    "__doc__": body.__doc__})
+    namespace[name] = cls
+    return cls
 
 
 def set_seed(seed: int) -> None:
