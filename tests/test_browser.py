@@ -231,8 +231,8 @@ def test_nbgrader_formgrader_and_assignment_list_open_from_the_menu(lab, page):
     page.wait_for_selector(".lm-MenuBar-itemLabel:text-is('Nbgrader')", timeout=90_000)
     menu(page, "Nbgrader", "Formgrader")
     frame = page.frame_locator("iframe").first
-    for lesson in LESSONS:  # the formgrader lists every master of the course
-        frame.locator(f"text={lesson}").first.wait_for(timeout=60_000)
+    for listed in LESSONS:  # the formgrader lists every master of the course
+        frame.locator(f"text={listed}").first.wait_for(timeout=60_000)
     menu(page, "Nbgrader", "Assignment List")
     page.locator(".lm-TabBar-tab.jp-mod-current:has-text('Assignments')").wait_for(
         timeout=30_000)
