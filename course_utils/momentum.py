@@ -148,9 +148,10 @@ def sgd_step(weights: np.ndarray, velocity: np.ndarray, gradient: np.ndarray, *,
     ...                 learning_rate=0.1, momentum=0.9)
     >>> w.tolist(), v.tolist()
     ([0.8], [-0.2])
-    >>> sgd_step(np.array([1.0]), np.zeros(1), np.array([2.0]), learning_rate=0.1,
-    ...          momentum=0.9, nesterov=True)[0].tolist()
-    [0.62]
+    >>> w, v = sgd_step(np.array([1.0]), np.zeros(1), np.array([2.0]), learning_rate=0.1,
+    ...                 momentum=0.9, nesterov=True)
+    >>> np.round(w, 12).tolist(), v.tolist()   # 1 + 0.9 * (-0.2) - 0.1 * 2
+    ([0.62], [-0.2])
     """
     _check_rates(learning_rate, momentum)
     weights = np.asarray(weights, dtype=float)
