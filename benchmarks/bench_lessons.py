@@ -8,6 +8,7 @@ profile asked for. Budgets (../shared/LESSON_CHECKLIST.md): <= 30 s in ``smoke``
     python benchmarks/bench_lessons.py                       # smoke and cpu, every lesson
     python benchmarks/bench_lessons.py --profiles smoke      # the quick look
     python benchmarks/bench_lessons.py --lessons 00_workflow 03_momentum
+    python benchmarks/bench_lessons.py --keep runs/bench-lessons   # keep the executed notebooks
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -49,13 +51,20 @@ def main() -> None:
     parser.add_argument("--profiles", nargs="+", default=["smoke", "cpu"],
                         choices=sorted(BUDGET_S))
     parser.add_argument("--lessons", nargs="+", default=None, metavar="LESSON")
+    parser.add_argument("--keep", type=Path, default=None, metavar="DIR",
+                        help="keep the executed notebooks (what each lesson printed) in DIR")
     args = parser.parse_args()
     lessons = args.lessons or release.list_lessons(ROOT / "assignments")
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-lessons-") as scratch:
+        folder = Path(scratch)
+        if args.keep is not None:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            folder = args.keep
         for lesson in lessons:
             for profile in args.profiles:
-                seconds = run_lesson(lesson, profile, Path(scratch))
+                shutil.rmtree(folder / f"{lesson}-{profile}", ignore_errors=True)
+                seconds = run_lesson(lesson, profile, folder)
                 budget = BUDGET_S[profile]
                 rows.append({"lesson": lesson, "profile": profile, "seconds": round(seconds, 1),
                              "budget_s": budget,

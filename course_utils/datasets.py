@@ -173,7 +173,10 @@ def make_dataset(
             images = augmentation(images, training=True)
             return random_flip_hands(images, batch_labels, seed=seed)
 
-        ds = ds.map(_augment, num_parallel_calls=tf.data.AUTOTUNE)
+        # One batch at a time: the random layers draw from stateful seed generators, and
+        # parallel calls would draw in a different order on every run (prefetch still
+        # overlaps the augmentation with training).
+        ds = ds.map(_augment)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 

@@ -1189,7 +1189,9 @@ class _SwishDense:
     (``tf.custom_gradient``), as in a custom operation. ``planted_bug=True``
     forgets the second term, ``swish'(z) = s``: the layer still trains, only
     worse, and a gradient check catches it. ``l2`` puts an L2 penalty on the
-    kernel.
+    kernel; ``penalty_bug=True`` gives that penalty a hand-written derivative
+    that forgets its factor 2 (``l2 * w`` instead of ``2 * l2 * w``): a check with
+    ``regularization=False`` cannot see it, one with the penalty on does.
 
     Examples
     --------
@@ -1199,11 +1201,14 @@ class _SwishDense:
     """
 
     def __init__(self, units: int, *, planted_bug: bool = False, l2: float = 0.0,
-                 seed: int | None = None, **kwargs: Any) -> None:
+                 penalty_bug: bool = False, seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.units = _check_positive_int(units, "units")
         self.planted_bug = bool(planted_bug)
         self.l2 = float(l2)
+        self.penalty_bug = bool(penalty_bug)
+        if self.penalty_bug and not self.l2 > 0:
+            raise ValueError("penalty_bug: needs a penalty, l2 > 0")
         self.seed = seed
 
     def build(self, input_shape: Any) -> None:
@@ -1211,7 +1216,7 @@ class _SwishDense:
         self.kernel = self.add_weight(
             name="kernel", shape=(int(input_shape[-1]), self.units),
             initializer=keras.initializers.GlorotNormal(seed=self.seed),
-            regularizer=keras.regularizers.L2(self.l2) if self.l2 > 0 else None,
+            regularizer=self._penalty(),
         )
         self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
 
@@ -1235,9 +1240,26 @@ class _SwishDense:
     def compute_output_shape(self, input_shape: Any) -> tuple[Any, ...]:
         return (*tuple(input_shape)[:-1], self.units)
 
+    def _penalty(self) -> Any:
+        if not self.l2 > 0:
+            return None
+        if not self.penalty_bug:
+            return import_keras().regularizers.L2(self.l2)
+        tf = import_tensorflow()
+        factor = self.l2
+
+        @tf.custom_gradient
+        def l2_with_a_bug(kernel: Any) -> Any:
+            def backward(upstream: Any) -> Any:
+                return upstream * factor * kernel  # the bug: d(l2 w^2)/dw is 2 l2 w
+
+            return factor * tf.reduce_sum(tf.square(kernel)), backward
+
+        return l2_with_a_bug
+
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "units": self.units, "planted_bug": self.planted_bug,
-                "l2": self.l2, "seed": self.seed}
+                "l2": self.l2, "penalty_bug": self.penalty_bug, "seed": self.seed}
 
 
 # --------------------------------------------------------------------------- helpers

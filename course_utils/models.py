@@ -64,6 +64,7 @@ def build_fingers_cnn(
     dense_units: int = 128,
     seed: int | None = None,
     name: str = "fingers_cnn",
+    l1: float = 0.0,
 ) -> keras.Model:
     """Build the reference fingers-count CNN (uncompiled).
 
@@ -83,6 +84,8 @@ def build_fingers_cnn(
         layer as a no-op so layer names do not depend on it.
     l2: L2 penalty factor on every kernel (0 for none); the penalties appear in
         ``model.losses`` and are added to the training loss.
+    l1: L1 penalty factor on every kernel (0 for none), alone or beside ``l2``
+        (one ``L1L2`` regulariser per kernel then).
     dense_units: units of the hidden dense layer ``fc1``.
     seed: makes the initial weights (and the dropout masks) reproducible;
         ``None`` draws fresh ones.
@@ -106,7 +109,8 @@ def build_fingers_cnn(
     width = _check_int("width", width, minimum=1)
     dense_units = _check_int("dense_units", dense_units, minimum=1)
     dropout = _check_rate(dropout)
-    l2 = _check_l2(l2)
+    l2 = _check_penalty("l2", l2)
+    l1 = _check_penalty("l1", l1)
     smallest = min(shape[0], shape[1])
     if smallest // 2**depth < 1:
         raise ValueError(
@@ -121,6 +125,8 @@ def build_fingers_cnn(
     seeds = _SeedSequence(seed)
 
     def regularizer() -> Any:
+        if l1 > 0:
+            return keras.regularizers.L1L2(l1=l1, l2=l2)
         return keras.regularizers.L2(l2) if l2 > 0 else None
 
     inputs = keras.Input(shape=shape, name="image")
@@ -299,12 +305,12 @@ def _check_rate(dropout: Any) -> float:
     return float(dropout)
 
 
-def _check_l2(l2: Any) -> float:
-    if isinstance(l2, bool) or not isinstance(l2, int | float | np.floating):
-        raise ValueError(f"l2: expected a penalty factor >= 0, got {l2!r}")
-    if not l2 >= 0:  # also rejects NaN
-        raise ValueError(f"l2: expected a penalty factor >= 0, got {l2}")
-    return float(l2)
+def _check_penalty(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.floating):
+        raise ValueError(f"{name}: expected a penalty factor >= 0, got {value!r}")
+    if not value >= 0:  # also rejects NaN
+        raise ValueError(f"{name}: expected a penalty factor >= 0, got {value}")
+    return float(value)
 
 
 def _check_input_shape(input_shape: Any) -> tuple[int, int, int]:

@@ -395,6 +395,7 @@ class Variant:
     batch_norm: bool = False
     dropout: float = 0.0
     l2: float = 0.0
+    l1: float = 0.0
     augment: bool = False
 
 
@@ -445,7 +446,7 @@ def build_variant_model(
     variant = _check_variant(variant)
     model = models.build_fingers_cnn(
         input_shape, labels.NUM_CLASSES, depth=variant.depth, width=variant.width,
-        batch_norm=variant.batch_norm, dropout=variant.dropout, l2=variant.l2,
+        batch_norm=variant.batch_norm, dropout=variant.dropout, l2=variant.l2, l1=variant.l1,
         dense_units=variant.dense_units, seed=seed, name=_model_name(variant.name),
     )
     keras = import_keras()

@@ -76,7 +76,7 @@ PROFILES: Final[Mapping[str, Profile]] = {
     ),
     "cpu": Profile(
         name="cpu", image_size=64, train_size=6000, val_size=1200, test_size=1200,
-        batch_size=64, epochs=12, short_epochs=6, few_shot_per_class=15,
+        batch_size=64, epochs=6, short_epochs=6, few_shot_per_class=15,
     ),
     "gpu": Profile(
         name="gpu", image_size=128, train_size=18000, val_size=3600, test_size=3600,

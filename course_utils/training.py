@@ -41,7 +41,11 @@ class TrainConfig:
 
     ``epochs=None`` takes the profile's; ``data_dir`` switches from the
     synthetic set to a folder in the public layout; ``run_dir=None`` gives
-    ``runs/reference-<profile>``.
+    ``runs/reference-<profile>``. The learning rate follows step decay (lesson 01):
+    ``learning_rate`` for the first ``decay_every`` epochs, then multiplied by
+    ``decay_factor`` every ``decay_every`` epochs; ``decay_every=None`` halves it
+    in thirds of the run (every ``epochs // 3`` epochs), ``decay_factor=1`` keeps
+    it constant. It is a function of the epoch, so a resumed run continues on it.
     """
 
     profile: str | None = None
@@ -50,7 +54,9 @@ class TrainConfig:
     epochs: int | None = None
     seed: int | None = None
     augment: bool = True
-    learning_rate: float = 1e-3
+    learning_rate: float = 2e-3
+    decay_every: int | None = None
+    decay_factor: float = 0.5
     checkpoint_every: int = 1
     keep_checkpoints: int = 2
     resume: bool = False
@@ -99,6 +105,7 @@ def train_reference(config: TrainConfig = TrainConfig()) -> RunSummary:
     epochs as one that was never interrupted.
     """
     from course_utils import callbacks, datasets, fingers, metrics, models, plots
+    from course_utils.learning_rate import make_step_decay
 
     keras = import_keras()
     # 1. Hyper-parameters, gathered in one place.
@@ -107,6 +114,7 @@ def train_reference(config: TrainConfig = TrainConfig()) -> RunSummary:
     epochs = profile.epochs if config.epochs is None else int(config.epochs)
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
+    decay_every = max(epochs // 3, 1) if config.decay_every is None else config.decay_every
     run_dir = Path(config.run_dir) if config.run_dir is not None else default_run_dir(profile)
     checkpoint_dir = run_dir / "checkpoints"
     set_seed(seed)
@@ -136,11 +144,15 @@ def train_reference(config: TrainConfig = TrainConfig()) -> RunSummary:
         "profile": profile.as_dict(), "seed": seed, "epochs": epochs,
         "data": str(config.data_dir) if config.data_dir else "synthetic",
         "augment": config.augment, "learning_rate": config.learning_rate,
+        "decay_every": decay_every, "decay_factor": config.decay_factor,
         "parameters": int(model.count_params()),
     })
 
     # 5-6. Callbacks and training.
+    schedule = make_step_decay(config.learning_rate, factor=config.decay_factor,
+                               every=decay_every)
     fit_callbacks = [
+        keras.callbacks.LearningRateScheduler(schedule),
         callbacks.TrainingMonitor(run_dir),
         callbacks.EpochCheckpoint(
             checkpoint_dir, every=config.checkpoint_every, keep=config.keep_checkpoints

@@ -11,6 +11,7 @@ The claims of lesson 05 (issue 8), with fixed seeds at smoke size:
 from __future__ import annotations
 
 import math
+import re
 import subprocess
 import sys
 
@@ -45,10 +46,11 @@ def _dense(seed=0):
                             name="dense_classifier")
 
 
-def _swish_model(planted_bug=False, l2=0.0):
+def _swish_model(planted_bug=False, l2=0.0, penalty_bug=False):
     return keras.Sequential([
         keras.Input((16,)),
-        debugging.SwishDense(8, planted_bug=planted_bug, l2=l2, seed=0, name="swish"),
+        debugging.SwishDense(8, planted_bug=planted_bug, l2=l2, penalty_bug=penalty_bug, seed=0,
+                             name="swish"),
         keras.layers.Dense(3, activation="softmax", name="out",
                            kernel_initializer=keras.initializers.GlorotNormal(seed=1)),
     ])
@@ -170,12 +172,41 @@ def test_gradient_check_in_float32_or_with_a_poor_step_is_visibly_worse():
 def test_gradient_check_counts_the_l2_penalty_and_needs_dropout_off():
     x, y = _swish_data()
     regularised = _swish_model(l2=0.1)
-    assert debugging.check_gradients(regularised, x, y, regularization=True).passed
+    on = debugging.check_gradients(regularised, x, y, regularization=True)
+    off = debugging.check_gradients(regularised, x, y, regularization=False)
+    assert on.passed and off.passed
+    # the penalty's own gradient, 2 * l2 * w, is in the checked gradient only when it is on
+    kernel = regularised.get_layer("swish").kernel.numpy()
+    penalty = {name: 2 * 0.1 * kernel[index] for name, index in _kernel_entries(on)}
+    assert penalty, "the check should sample some kernel entries"
+    for name, grad in penalty.items():
+        i = on.details["parameters"].index(name)
+        assert on.details["analytic"][i] - off.details["analytic"][i] == pytest.approx(
+            grad, rel=1e-6, abs=1e-12), name
     noisy = keras.Sequential([keras.Input((16,)), keras.layers.Dense(8, activation="tanh"),
                               keras.layers.Dropout(0.5, seed=0),
                               keras.layers.Dense(3, activation="softmax")])
     assert debugging.check_gradients(noisy, x, y, training=False).passed
     assert not debugging.check_gradients(noisy, x, y, training=True).passed
+
+
+def _kernel_entries(result):
+    """(parameter name, index into the swish kernel) of the sampled kernel entries."""
+    for name in result.details["parameters"]:
+        m = re.fullmatch(r"swish/kernel\[(\d+), (\d+)\]", name)
+        if m:
+            yield name, (int(m.group(1)), int(m.group(2)))
+
+
+def test_a_bug_in_the_penalty_hides_with_regularisation_off_and_is_caught_with_it_on():
+    x, y = _swish_data()
+    buggy = _swish_model(l2=0.1, penalty_bug=True)
+    assert debugging.check_gradients(buggy, x, y, regularization=False).passed
+    caught = debugging.check_gradients(buggy, x, y, regularization=True)
+    assert not caught.passed, caught
+    assert caught.details["errors"].max() > 1e-2, caught.measured
+    with pytest.raises(ValueError, match="penalty_bug"):
+        debugging.SwishDense(3, penalty_bug=True)
 
 
 def test_gradient_check_does_not_change_the_model():

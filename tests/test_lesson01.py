@@ -96,8 +96,16 @@ def test_lesson_claims_hold_on_the_real_run(lesson_run):
     assert "refused: optimizer" in text and "plain float learning rate" in text
 
     gaps = [float(g) for g in re.findall(r"largest difference ([\d.e+-]+)", text)]
-    assert len(gaps) == 3 and max(gaps) < 1e-6, gaps
+    assert len(gaps) == 4 and max(gaps) < 1e-6, gaps  # PiecewiseConstantDecay among them
 
     noise = [float(v) for v in re.findall(r"batch size \d+: loss noise ([\d.]+)", text)]
     assert len(noise) == 3 and noise == sorted(noise, reverse=True), noise
-    assert re.search(r"reduce on plateau from \S+: rate per epoch", text)
+    m = re.search(r"reduce on plateau from \S+: rate per epoch ([^;]+); "
+                  r"validation loss per epoch (.+)$", text, re.M)
+    assert m, text
+    rates = [float(r) for r in m.group(1).split(", ")]
+    val = [float(v) for v in m.group(2).split(", ")]
+    drops = [e for e in range(len(rates) - 1) if rates[e + 1] < rates[e]]
+    assert drops, f"reduce on plateau never lowered the rate: {m.group(0)}"
+    # patience 0: the rate falls only after an epoch that did not improve the validation loss
+    assert all(val[e] >= min(val[:e], default=math.inf) for e in drops), m.group(0)

@@ -77,7 +77,11 @@ def test_lesson_claims_hold_on_the_real_run(lesson_run):
     # The custom layer: the correct one passes, the planted bug is caught.
     assert re.search(r"planted bug False: passed, max rel\. error [\d.]+e-(0[89]|1\d)", text)
     assert "planted bug True: FAILED" in text
+    assert "after 20 steps, no regularisation: passed" in text
     assert "after 20 steps, L2 penalty on: passed" in text
+    # first without regularisation, then with it: only the second check sees a penalty's bug
+    assert "penalty with a planted bug, regularisation off: passed" in text
+    assert "penalty with a planted bug, regularisation on: FAILED" in text
     assert "dropout left on (training=True): FAILED" in text
 
     # The initial loss is ln 12 for every seed; a huge last layer is flagged.

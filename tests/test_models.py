@@ -95,6 +95,16 @@ def test_l2_adds_one_penalty_per_kernel_to_the_losses(images):
     assert float(sum(loss.numpy() for loss in model.losses)) == pytest.approx(expected, rel=1e-5)
 
 
+@pytest.mark.parametrize("l1, l2", [(1e-3, 0.0), (1e-3, 1e-2)])
+def test_l1_adds_the_sum_of_absolute_weights_alone_or_beside_l2(images, l1, l2):
+    model = models.build_fingers_cnn(SMOKE.input_shape, 12, depth=2, l1=l1, l2=l2, seed=0)
+    model(images[0][:2])
+    kernels = [layer.kernel.numpy() for layer in model.layers if hasattr(layer, "kernel")]
+    assert len(model.losses) == len(kernels), "one penalty per kernel"
+    expected = sum(l1 * np.abs(k).sum() + l2 * np.square(k).sum() for k in kernels)
+    assert float(sum(loss.numpy() for loss in model.losses)) == pytest.approx(expected, rel=1e-5)
+
+
 def test_batch_norm_can_be_switched_off():
     with_bn = models.build_fingers_cnn(SMOKE.input_shape, 12, depth=2, batch_norm=True)
     without = models.build_fingers_cnn(SMOKE.input_shape, 12, depth=2, batch_norm=False)
@@ -145,6 +155,7 @@ def test_an_untrained_model_scores_like_random_guessing(images):
         ({"dropout": -0.1}, "dropout:"),
         ({"l2": -1e-4}, "l2: expected a penalty factor >= 0"),
         ({"l2": float("nan")}, "l2:"),
+        ({"l1": -1e-4}, "l1: expected a penalty factor >= 0"),
         ({"input_shape": (32, 32)}, "input_shape: expected 3 positive integers"),
         ({"input_shape": (32, 32, 0)}, "input_shape:"),
         ({"input_shape": (8, 8, 1), "depth": 4}, "depth=4 halves the image 4 times"),

@@ -277,6 +277,36 @@ def test_offline_the_imagenet_path_falls_back_to_the_shipped_base_without_downlo
         transfer.load_pretrained_base("vgg16")
 
 
+def test_offline_with_the_default_probe_and_an_empty_cache_nothing_is_downloaded(
+        monkeypatch, tmp_path):
+    # The real defaults: the Keras cache (KERAS_HOME) is looked at and the weights' host is
+    # probed with a socket; a machine without network refuses the connection.
+    import socket
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    probes = []
+
+    def refused(address, *args, **kwargs):
+        probes.append(address)
+        raise OSError("[Errno 101] Network is unreachable")
+
+    def loader(**kwargs):
+        raise AssertionError("no download may be tried without a network")
+
+    monkeypatch.setattr(socket, "create_connection", refused)
+    offline = transfer.load_pretrained_base("mobilenet_v2", (32, 32, 1), loader=loader)
+    assert len(probes) == 1, "the host is probed once"
+    assert offline.source == "course"
+    assert "there is no network connection to download them" in offline.message
+    assert not (tmp_path / "keras").exists() or not any((tmp_path / "keras").rglob("*.h5"))
+
+    # The same weights in the cache are used without probing the network.
+    cached = tmp_path / "keras" / "models"
+    cached.mkdir(parents=True)
+    (cached / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_96_no_top.h5").touch()
+    assert transfer._mobilenet_cached()
+
+
 def test_online_the_same_code_path_runs_on_a_keras_applications_network(keras, monkeypatch):
     monkeypatch.setattr(transfer, "_mobilenet_cached", lambda: False)
     asked = {}
