@@ -1255,7 +1255,9 @@ class _SwishDense:
 
             return factor * tf.reduce_sum(tf.square(kernel)), backward
 
-        return l2_with_a_bug
+        # The penalty sees the kernel's value (a tensor), so the gradient flows through
+        # the hand-written derivative back to the variable.
+        return lambda kernel: l2_with_a_bug(tf.convert_to_tensor(kernel))
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "units": self.units, "planted_bug": self.planted_bug,
