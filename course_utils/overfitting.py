@@ -410,6 +410,8 @@ VARIANTS: Final[Mapping[str, Variant]] = {
                             what="dense layer of 16 units instead of 128"),
         dataclasses.replace(_BASELINE, name="augmentation", augment=True,
                             what="rotated, shifted, zoomed, contrast-changed, mirrored hands"),
+        dataclasses.replace(_BASELINE, name="L1 penalty", l1=1e-3,
+                            what="L1 penalty 0.001 x sum(|w|) on every kernel"),
         dataclasses.replace(_BASELINE, name="L2 penalty", l2=1e-2,
                             what="L2 penalty 0.01 x sum(w**2) on every kernel"),
         dataclasses.replace(_BASELINE, name="batch norm", batch_norm=True,

@@ -37,6 +37,15 @@ def test_every_diagnosis_is_shown_from_a_real_run(lesson_run):
     seen = re.findall(r"^([^:\n]+): (" + "|".join(overfitting.DIAGNOSES) + r"):", text, re.M)
     labels = {label for _, label in seen}
     assert labels >= set(overfitting.DIAGNOSES), f"real runs showed only {sorted(labels)}"
+    # and each run shows the shape the lesson says it does, panel by panel
+    said = dict(seen)
+    expected = {"larger training set": "ideal", "tiny model": "underfit",
+                "baseline, small subset": "overfit",
+                "validation from elsewhere": "unrepresentative validation",
+                "batches of 1": "noisy small batches"}
+    assert {name: said.get(name) for name in expected} == expected, said
+    assert any(name.startswith("learning rate ") and label == "learning rate too high"
+               for name, label in seen), said
 
 
 def test_remedy_claims_hold_on_the_real_run(lesson_run):
@@ -49,8 +58,8 @@ def test_remedy_claims_hold_on_the_real_run(lesson_run):
     pattern = (r"^(.+?) (?:narrows|does not narrow) the gap: ([-\d.]+) points "
                r"\(validation accuracy ([\d.]+)%\)")
     lines = {name: (float(gap), float(val)) for name, gap, val in re.findall(pattern, text, re.M)}
-    for remedy in ("simpler model", "augmentation", "L2 penalty", "dropout", "combination",
-                   "early stopping"):
+    for remedy in ("simpler model", "augmentation", "L1 penalty", "L2 penalty", "dropout",
+                   "combination", "early stopping"):
         assert lines[remedy][0] < base_gap, f"{remedy}: gap {lines[remedy][0]} vs {base_gap}"
     assert lines["batch norm"][0] >= base_gap, "the lesson says batch norm does not narrow it"
     # Smoke size: the combination stays within noise of the baseline (see test_overfitting).

@@ -18,7 +18,7 @@ SMOKE = profiles.get_profile("smoke")
 EPOCHS = 10 * SMOKE.short_epochs
 LEARNING_RATE = 3e-3
 PATIENCE = 3
-REMEDIES = ("simpler model", "augmentation", "L2 penalty", "batch norm", "dropout")
+REMEDIES = ("simpler model", "augmentation", "L1 penalty", "L2 penalty", "batch norm", "dropout")
 
 
 # --------------------------------------------------------------------------- diagnosis
@@ -196,8 +196,8 @@ def test_baseline_on_the_small_subset_overfits_with_a_gap_of_at_least_15_points(
     assert overfitting.diagnose_history(baseline.history).label == "overfit"
 
 
-@pytest.mark.parametrize("remedy", ["simpler model", "augmentation", "L2 penalty", "dropout",
-                                    "combination"])
+@pytest.mark.parametrize("remedy", ["simpler model", "augmentation", "L1 penalty", "L2 penalty",
+                                    "dropout", "combination"])
 def test_each_regularising_remedy_narrows_the_gap(runs, remedy):
     results, _, _ = runs
     assert results[remedy].gap < results["baseline"].gap, (results[remedy], results["baseline"])
@@ -213,16 +213,34 @@ def test_batch_norm_does_not_narrow_the_gap_here_but_fits_the_training_data_soon
     assert first[0] < first[1], first
 
 
-def test_the_combination_narrows_the_gap_most_and_stays_within_noise_of_baseline_accuracy(runs):
-    # The honest figure at the smoke size (stated in the lesson): 60 training images and 20
-    # short epochs are too few for the combination to beat the baseline's validation accuracy
-    # (it does in the cpu profile, about 80 % against 66 %); it stays within 10 of the 120
-    # validation images of it. Augmentation runs in a parallel tf.data map, so the figure
-    # moves by a few images from run to run.
+def test_the_combination_narrows_the_gap_more_than_any_penalty_or_batch_norm(runs):
+    # Augmentation alone narrows it about as much: at this size it also fits the training
+    # images worst (the lesson says so).
     results, _, _ = runs
     combination, baseline = results["combination"], results["baseline"]
     assert combination.gap <= min(results[name].gap for name in REMEDIES if name != "augmentation")
+    # 60 images and 20 short epochs: the validation accuracies differ by a few of the 120
+    # validation images, within noise; the claim on accuracy is checked at the cpu size below.
     assert abs(combination.val_accuracy - baseline.val_accuracy) <= 10 / 120
+
+
+@pytest.mark.slow
+def test_at_the_cpu_profiles_size_the_combination_beats_the_baseline_on_validation_accuracy():
+    # The smallest size where the claim honestly holds: the lesson's cpu settings (15 images
+    # per class, 60 epochs, 360 validation images at 32x32). Measured: 87 % against 66 %.
+    cpu = profiles.get_profile("cpu")
+    size = min(cpu.image_size, 32)
+    x_pool, y_pool = fingers.make_fingers(min(cpu.train_size, 480), image_size=size, seed=cpu.seed)
+    x_val, y_val = fingers.make_fingers(min(cpu.val_size, 360), image_size=size,
+                                        seed=cpu.seed + 1)
+    xs, ys = overfitting.make_small_subset(x_pool, y_pool, cpu.few_shot_per_class, seed=cpu.seed)
+    baseline, combination = (
+        overfitting.train_variant(name, xs, ys, x_val, y_val, epochs=10 * cpu.short_epochs,
+                                  batch_size=cpu.batch_size, learning_rate=LEARNING_RATE,
+                                  seed=cpu.seed)
+        for name in ("baseline", "combination"))
+    assert combination.val_accuracy >= baseline.val_accuracy + 0.10, (combination, baseline)
+    assert combination.gap < baseline.gap, (combination, baseline)
 
 
 def test_early_stopping_restores_the_weights_of_the_best_validation_epoch(runs):
