@@ -61,10 +61,10 @@ def build_fingers_cnn(
     batch_norm: bool = True,
     dropout: float = 0.25,
     l2: float = 0.0,
+    l1: float = 0.0,
     dense_units: int = 128,
     seed: int | None = None,
     name: str = "fingers_cnn",
-    l1: float = 0.0,
 ) -> keras.Model:
     """Build the reference fingers-count CNN (uncompiled).
 
