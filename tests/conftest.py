@@ -1,15 +1,15 @@
-"""Shared fixtures: every lesson is run once per test session, solved as a student would."""
+"""Shared fixtures: every lesson is run once per session (solved, in JupyterLab) and
+generated once per session with nbgrader."""
 
 from __future__ import annotations
 
 import dataclasses
-import os
-import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import _lab
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
 from course_utils import grading, release
 
@@ -20,15 +20,24 @@ LESSONS = release.list_lessons(COURSE)
 
 @dataclasses.dataclass(frozen=True)
 class LessonRun:
-    """A lesson's student version with every task solved, run top to bottom (smoke)."""
+    """A lesson's student version with every task solved, run top to bottom in JupyterLab."""
 
     lesson: str
-    path: Path          # the solved notebook as handed in (not executed)
-    nb: nbformat.NotebookNode  # the executed notebook
-    seconds: float
+    path: Path          # where the solved notebook was handed to JupyterLab
+    lab: _lab.LabRun    # the notebook JupyterLab saved, and what its page showed
+
+    @property
+    def nb(self) -> nbformat.NotebookNode:
+        """The executed notebook, as JupyterLab saved it."""
+        return self.lab.nb
+
+    @property
+    def seconds(self) -> float:
+        return self.lab.seconds
 
     @property
     def folder(self) -> Path:
+        """The notebook's working directory while it ran (files it wrote are here)."""
         return self.path.parent
 
     def stream(self, name: str = "stdout") -> str:
@@ -57,33 +66,54 @@ def solve_lesson(lesson: str, folder: Path) -> Path:
     student = release.read_notebook(ROOT / "notebooks" / f"{lesson}.ipynb")
     master = release.read_notebook(release.master_path(lesson, COURSE))
     nb = grading.make_submission(student, grading.solution_answers(master))
+    folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{lesson}.ipynb"
     path.write_text(nbformat.writes(nb))
     return path
 
 
 @pytest.fixture(scope="session")
-def lesson_run(tmp_path_factory):
-    """``lesson_run(lesson) -> LessonRun``: runs each lesson at most once per session."""
+def lab(tmp_path_factory) -> Iterator[_lab.Lab]:
+    """One JupyterLab for the session, on a scratch copy of the course (see ``_lab``)."""
+    with _lab.start_lab(tmp_path_factory.mktemp("lab"), COURSE,
+                        blank=ROOT / "notebooks" / f"{LESSONS[0]}.ipynb") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def lesson_run(lab):
+    """``lesson_run(lesson) -> LessonRun``: each lesson solved and run once per session.
+
+    The run is a student's: the solved student version opened in JupyterLab (in a real
+    browser, without nbgrader), all cells run from the Run menu, in the smoke profile.
+    The claims tests read what it printed; ``test_browser.py`` checks the page.
+    """
     cache: dict[str, LessonRun] = {}
 
     def get(lesson: str) -> LessonRun:
         if lesson not in cache:
-            path = solve_lesson(lesson, tmp_path_factory.mktemp(f"run-{lesson}"))
-            nb = release.read_notebook(path)
-            saved = os.environ.get("COURSE_PROFILE")
-            os.environ["COURSE_PROFILE"] = "smoke"
-            try:
-                start = time.perf_counter()
-                NotebookClient(nb, timeout=300, kernel_name="python3",
-                               resources={"metadata": {"path": str(path.parent)}}).execute()
-                seconds = time.perf_counter() - start
-            finally:
-                if saved is None:
-                    os.environ.pop("COURSE_PROFILE", None)
-                else:
-                    os.environ["COURSE_PROFILE"] = saved
-            cache[lesson] = LessonRun(lesson, path, nb, seconds)
+            path = solve_lesson(lesson, lab.root / "notebooks")
+            rel = path.relative_to(lab.root).as_posix()
+            cache[lesson] = LessonRun(lesson, path, _lab.run_in_lab(lab, rel, f"student-{lesson}.png"))
+        return cache[lesson]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def prepared_lesson(tmp_path_factory):
+    """``prepared_lesson(lesson) -> PreparedAssignment``: nbgrader generates each once.
+
+    Generating runs the master (nbgrader instantiates the autotests), so the tests that
+    need a generated lesson share this: the staleness check of ``notebooks/``, grading,
+    the formgrader, the demo.
+    """
+    cache: dict[str, grading.PreparedAssignment] = {}
+
+    def get(lesson: str) -> grading.PreparedAssignment:
+        if lesson not in cache:
+            work = tmp_path_factory.mktemp(f"prepare-{lesson}")
+            cache[lesson] = grading.prepare_assignment(lesson, work, course_root=COURSE)
         return cache[lesson]
 
     return get

@@ -1,17 +1,20 @@
 """`course grade`: a real nbgrader cycle per lesson, with wrong and adversarial submissions.
 
-For every lesson with a master, one class is generated, autograded in parallel (two
-workers) and exported, and every submission's score is checked task by task:
+For every lesson with a master, one class is built from the master generated once per
+session (``conftest.prepared_lesson``), autograded in parallel (two workers) and
+exported, and every submission's score is checked task by task. Each submission costs a
+notebook run, so the class is as small as what it proves allows:
 
-- the reference solution (handed in as a zip file) gets full marks, the untouched
-  student version zero;
+- the reference solution (handed in as a zip file) gets full marks;
 - the wrong answers kept in ``tests/submissions/<lesson>/wrong_answers.yml`` get exactly
   the points listed there (several wrong answers per submission, one per task);
-- adversarial submissions, derived from the master here, get the right grade in the same
-  run as everybody else: for every lesson a deleted and an edited test cell, and huge
-  output with stderr noise and every name the tests read redefined; in the first lesson's
-  class also an infinite loop, a kernel that dies, a syntax error and a file that is not
-  a notebook (these exercise the grading set-up, which every lesson shares).
+- the first of those is handed in by an adversarial student, ``tampered``, who also
+  deletes a test cell and edits another to print success, floods the output, writes
+  noise on stderr and rebinds every name the tests read: the grade stays that of the
+  wrong answers;
+- in the first lesson's class (the grading set-up is the same for every lesson) also the
+  untouched student version (zero), an infinite loop together with a syntax error, a
+  kernel that dies, and a file that is not a notebook.
 
 The exchange cycle (release, fetch, submit, collect) runs once through a local exchange
 folder, and its collected ``submitted/`` tree is graded. The remaining tests need no
@@ -51,8 +54,12 @@ LESSONS = release.list_lessons(COURSE)
 #: (an infinite loop, a dying kernel, a syntax error, a file that is not a notebook): the
 #: grading configuration is the same for every lesson, so once is enough for CI's budget.
 FAULTS_LESSON = LESSONS[0]
-CELL_TIMEOUT = 30        # seconds per cell while grading here (the infinite loop waits this long)
-NOTEBOOK_TIMEOUT = 400   # seconds per submission
+#: Seconds per cell while grading here: generous for the training cells on a busy 2-core
+#: machine (two workers); the faults lesson's cells are short, and its infinite loop
+#: waits this long.
+CELL_TIMEOUT = {FAULTS_LESSON: 90}
+DEFAULT_CELL_TIMEOUT = 600
+NOTEBOOK_TIMEOUT = 1800  # seconds per submission
 
 
 # --------------------------------------------------------------------------- the class
@@ -130,39 +137,41 @@ def _noisy(function):
 '''
 
 
-def tampered_and_noisy(prepared, folder, expected, student, master, answers, scores, fixture):
-    """The submissions that depend on a lesson's own tests; graded for every lesson."""
+def adversarial(prepared, folder, expected, student, master, answers, fixture):
+    """The submission that depends on a lesson's own tests; graded for every lesson.
+
+    The first wrong-answer submission of the fixture, handed in by a student who also
+    tampers and makes noise: the first test cell deleted (it is put back and graded), the
+    last task's tests edited to print success (the originals are put back), huge output,
+    stderr noise from every answer, and every name the tests read rebound right before
+    each test cell. None of it may change the wrong answers' grade.
+    """
     plan = prepared.plan
     tasks = [sid for sid, tests in plan.tests_of.items() if tests]
     first, last = tasks[0], tasks[-1]
-
-    def submit(name, nb, want):
-        _write(nb, folder / f"{name}.ipynb")
-        expected[name] = want
-
-    # Tampering: the first test cell deleted (it is put back and graded), and the last
-    # task's tests edited to pass a wrong answer (the originals are put back).
-    wrong = next(spec["answers"][last]["source"] for spec in fixture.values()
-                 if last in spec["answers"])
-    tampered = grading.make_submission(student, dict(answers) | {last: wrong} | {
+    spec = next(iter(fixture.values()))
+    chosen = dict(answers) | {k: v["source"] for k, v in spec["answers"].items()}
+    want = {k: float(v) for k, v in spec["expect"].items()}
+    if last not in spec["answers"]:  # the edited tests must hide a wrong answer
+        other = next(s for s in fixture.values() if last in s["answers"])
+        chosen[last] = other["answers"][last]["source"]
+        want |= {t: float(other["expect"][t]) for t in plan.tests_of[last]}
+    chosen[first] += "\n\nfor _line in range(100_000):\n    print('debug', _line)\n"
+    nb = grading.make_submission(student, chosen | {
         test: "print('all tests passed')" for test in plan.tests_of[last]})
-    del tampered.cells[_cell_index(tampered, plan.tests_of[first][0])]
-    submit("tampered", tampered, Expected("graded", scores(plan.tests_of[last])))
-    # Huge output, stderr noise from every answer, and every name the tests read rebound
-    # right before each test cell: none of it may cost a point.
-    noisy = grading.make_submission(student, dict(answers) | {
-        first: answers[first] + "\n\nfor _line in range(100_000):\n    print('debug', _line)\n"})
+    del nb.cells[_cell_index(nb, plan.tests_of[first][0])]
     rebound = _names_tests_use(master, plan, answers)
     for grade_id in reversed(list(plan.autograded)):
         names = sorted(rebound[grade_id])
-        if names:
+        if names and grade_id != plan.tests_of[first][0]:
             cell = new_code_cell(" = ".join(names) + " = None  # the student reuses these names")
-            noisy.cells.insert(_cell_index(noisy, grade_id), cell)
+            nb.cells.insert(_cell_index(nb, grade_id), cell)
     for sid in reversed(tasks):
-        functions = [n.name for n in ast.parse(answers[sid]).body if isinstance(n, ast.FunctionDef)]
+        functions = [n.name for n in ast.parse(chosen[sid]).body if isinstance(n, ast.FunctionDef)]
         wrap = "\n".join(f"{f} = _noisy({f})" for f in functions)
-        noisy.cells.insert(_cell_index(noisy, sid) + 1, new_code_cell(_NOISE + "\n\n" + wrap))
-    submit("noisy", noisy, Expected("graded", scores()))
+        nb.cells.insert(_cell_index(nb, sid) + 1, new_code_cell(_NOISE + "\n\n" + wrap))
+    _write(nb, folder / "tampered.ipynb")
+    expected["tampered"] = Expected("graded", want)
 
 
 def build_class(prepared: grading.PreparedAssignment, folder: Path) -> dict[str, Expected]:
@@ -192,58 +201,46 @@ def build_class(prepared: grading.PreparedAssignment, folder: Path) -> dict[str,
         zf.write(folder / "solution.ipynb", f"{lesson}/{lesson}.ipynb")
     (folder / "solution.ipynb").unlink()
     expected["solution"] = Expected("graded", scores())
-    expected["untouched"] = submit("untouched", student, Expected("graded", scores(full)))
-
     fixture = _fixture(lesson)
-    for name, spec in fixture.items():
+    adversarial(prepared, folder, expected, student, master, answers, fixture)
+    for name, spec in list(fixture.items())[1:]:  # the first one is handed in by `tampered`
         chosen = dict(answers) | {k: v["source"] for k, v in spec["answers"].items()}
         expected[name] = submit(name, grading.make_submission(student, chosen),
                                 Expected("graded", {k: float(v) for k, v in spec["expect"].items()}))
-
-    tampered_and_noisy(prepared, folder, expected, student, master, answers, scores, fixture)
     if lesson != FAULTS_LESSON:
         return expected
-    # An infinite loop at the top of the first task: the cell times out, grading goes on.
-    looping = dict(answers) | {first: "while True:\n    pass\n\n" + answers[first]}
-    expected["infinite_loop"] = submit("infinite_loop", grading.make_submission(student, looping),
-                                       Expected("graded", scores(plan.tests_of[first])))
+    # The untouched student version gets nothing (every lesson's tests are shown to fail
+    # on its wrong answers above; one lesson is enough to show a stub scores zero).
+    expected["untouched"] = submit("untouched", student, Expected("graded", scores(full)))
+    # An infinite loop at the top of the first task (the cell times out, grading goes on)
+    # and a syntax error in the second task's cell: each costs its own task only.
+    looping = dict(answers) | {
+        first: "while True:\n    pass\n\n" + answers[first],
+        second: answers[second] + "\n\ndef unfinished(:\n    pass\n"}
+    expected["infinite_loop"] = submit(
+        "infinite_loop", grading.make_submission(student, looping),
+        Expected("graded", scores([*plan.tests_of[first], *plan.tests_of[second]])))
     # A kernel that dies: nothing can be graded, the submission is flagged.
     dying = dict(answers) | {first: "import os\n\nos._exit(1)\n" + answers[first]}
     expected["kernel_dies"] = submit("kernel_dies", grading.make_submission(student, dying),
                                      Expected("failed", scores(full)))
-    # A syntax error in one task's cell costs that task only.
-    broken = dict(answers) | {second: answers[second] + "\n\ndef unfinished(:\n    pass\n"}
-    expected["syntax_error"] = submit("syntax_error", grading.make_submission(student, broken),
-                                      Expected("graded", scores(plan.tests_of[second])))
     # Not a notebook at all.
     (folder / "not_a_notebook.ipynb").write_text("My answers are in the email I sent you.\n")
     expected["not_a_notebook"] = Expected("invalid", scores(full))
     return expected
 
 
-@pytest.fixture(scope="module")
-def prepared_lessons(tmp_path_factory):
-    cache: dict[str, grading.PreparedAssignment] = {}
-
-    def get(lesson: str) -> grading.PreparedAssignment:
-        if lesson not in cache:
-            work = tmp_path_factory.mktemp(f"prepare-{lesson}")
-            cache[lesson] = grading.prepare_assignment(lesson, work, course_root=COURSE)
-        return cache[lesson]
-
-    return get
-
-
 @pytest.fixture(scope="module", params=LESSONS)
-def run(request, prepared_lessons, tmp_path_factory) -> Run:
+def run(request, prepared_lesson, tmp_path_factory) -> Run:
     lesson = request.param
-    prepared = prepared_lessons(lesson)
+    prepared = prepared_lesson(lesson)
     work = tmp_path_factory.mktemp(f"grade-{lesson}")
     expected = build_class(prepared, work / "class")
     start = time.perf_counter()
     result = grading.grade_submissions(
         work / "class", lesson, out_dir=work / "out", jobs=2, prepared=prepared,
-        cell_timeout=CELL_TIMEOUT, notebook_timeout=NOTEBOOK_TIMEOUT,
+        cell_timeout=CELL_TIMEOUT.get(lesson, DEFAULT_CELL_TIMEOUT),
+        notebook_timeout=NOTEBOOK_TIMEOUT,
     )
     seconds = time.perf_counter() - start
     print(f"\n{lesson}: graded {len(expected)} submissions in {seconds:.0f} s\n"
@@ -327,7 +324,7 @@ def test_faults_are_contained_and_explained(run):
         return
     result = run.result
     loop = result.student("infinite_loop")
-    assert loop.seconds >= CELL_TIMEOUT
+    assert loop.seconds >= CELL_TIMEOUT[FAULTS_LESSON]
     log = (result.out_dir / "logs" / "infinite_loop.log").read_text()
     assert "Timeout waiting for execute reply" in log
     assert "kernel died" in result.student("kernel_dies").message
@@ -337,11 +334,10 @@ def test_faults_are_contained_and_explained(run):
 @pytest.mark.slow
 def test_tampered_tests_are_restored_and_huge_output_cut_down_to_size(run):
     result = run.result
-    autograded = result.out_dir / "autograded"
-    noisy = autograded / "noisy" / run.lesson / f"{run.lesson}.ipynb"
-    assert noisy.stat().st_size < 1_000_000, "huge output must be truncated"
-    assert "Output truncated" in noisy.read_text()
-    tampered = release.read_notebook(autograded / "tampered" / run.lesson / f"{run.lesson}.ipynb")
+    path = result.out_dir / "autograded" / "tampered" / run.lesson / f"{run.lesson}.ipynb"
+    assert path.stat().st_size < 1_000_000, "huge output must be truncated"
+    assert "Output truncated" in path.read_text()
+    tampered = release.read_notebook(path)
     restored = [c for c in tampered.cells if "was missing from the submission" in c.source]
     assert len(restored) == 1
     master = release.read_notebook(run.prepared.master)
@@ -363,9 +359,9 @@ def test_notebooks_run_in_the_smoke_profile_while_grading(run):
 
 
 @pytest.mark.slow
-def test_exchange_cycle_release_fetch_submit_collect_then_grade(prepared_lessons, tmp_path):
+def test_exchange_cycle_release_fetch_submit_collect_then_grade(prepared_lesson, tmp_path):
     lesson = LESSONS[0]
-    prepared = prepared_lessons(lesson)
+    prepared = prepared_lesson(lesson)
     instructor = tmp_path / "instructor"
     shutil.copytree(prepared.course, instructor)
     exchange = tmp_path / "exchange"
@@ -396,7 +392,7 @@ def test_exchange_cycle_release_fetch_submit_collect_then_grade(prepared_lessons
     assert (submitted / "alice" / lesson / "timestamp.txt").is_file()
 
     result = grading.grade_submissions(submitted, lesson, out_dir=tmp_path / "out", jobs=2,
-                                       prepared=prepared, cell_timeout=CELL_TIMEOUT,
+                                       prepared=prepared, cell_timeout=CELL_TIMEOUT[lesson],
                                        notebook_timeout=NOTEBOOK_TIMEOUT)
     plan = prepared.plan
     assert result.student("alice").scores == {**plan.autograded, **{
@@ -538,19 +534,14 @@ def test_worker_module_refuses_to_run_without_a_job():
 @pytest.mark.slow
 def test_feedback_page_renders_in_chromium_with_every_task(run):
     """The page a student gets back, as a browser shows it (screenshot kept as an artifact)."""
-    from playwright.sync_api import sync_playwright
-    from test_browser import CHROMIUM_ARGS, artifacts_dir, chromium_path
+    from _lab import artifacts_dir, chromium
 
-    page_path = run.result.feedback("wrong_a")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1200, "height": 900})
-            page.goto(page_path.resolve().as_uri())
-            text = page.inner_text("body")
-            page.screenshot(path=str(artifacts_dir() / f"feedback-{run.lesson}.png"))
-        finally:
-            browser.close()
+    page_path = run.result.feedback("wrong_b")
+    with chromium() as page:
+        page.set_viewport_size({"width": 1200, "height": 900})
+        page.goto(page_path.resolve().as_uri())
+        text = page.inner_text("body")
+        page.screenshot(path=str(artifacts_dir() / f"feedback-{run.lesson}.png"))
     assert run.lesson in text
     for task in run.prepared.plan.autograded:
         assert task in text, f"{task} missing from the feedback page"

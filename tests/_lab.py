@@ -1,0 +1,215 @@
+"""JupyterLab on localhost and Debian's Chromium driven by Playwright, for the tests.
+
+:func:`start_lab` serves a scratch copy of the course (the nbgrader course root with the
+masters in ``source/``, solved student notebooks in ``notebooks/``, an untouched one in
+``blank/``); :func:`run_in_lab` opens one notebook in it, runs all cells from the Run
+menu, waits until every code cell has run and the kernel is idle, saves it, and returns
+the notebook model JupyterLab saved together with what the page showed (widgets).
+
+Playwright is started and stopped around each use (:func:`chromium`), so no event loop
+is left running between tests (nbclient and nbgrader run their own).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TOKEN = "course-browser-tests"
+# Generous: a shared 2-core CI machine runs the slowest lesson in minutes, not seconds;
+# running time is measured by benchmarks/bench_lessons.py, not asserted here.
+RUN_TIMEOUT_MS = 900_000
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+_LAB_SETTINGS = {
+    # every cell in the page, so the test sees them all; no news or update checks
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": '{"windowingMode": "none"}',
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings":
+        '{"fetchNews": "false", "checkForUpdates": false}',
+}
+CURRENT = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+_ALL_RAN = """(count) => {
+  const prompts = [...document.querySelectorAll(
+      '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt')];
+  return prompts.length === count && prompts.every(p => /\\[\\d+\\]/.test(p.textContent));
+}"""
+
+
+@dataclasses.dataclass(frozen=True)
+class Lab:
+    """A running JupyterLab: its base URL and the folder it serves."""
+
+    base: str
+    root: Path
+
+    @property
+    def exchange(self) -> Path:
+        return self.root.parent / "exchange"
+
+
+@dataclasses.dataclass(frozen=True)
+class LabRun:
+    """One notebook run from JupyterLab's Run menu, as saved by JupyterLab."""
+
+    nb: nbformat.NotebookNode
+    seconds: float
+    widget_outputs: int       # widget views in the saved outputs
+    widgets_rendered: int     # widget views the page shows
+    widget_errors: int        # "Error displaying widget" in the page
+
+
+def artifacts_dir() -> Path:
+    folder = Path(os.environ.get("COURSE_TEST_ARTIFACTS", ROOT / "runs" / "browser"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def chromium_path() -> str:
+    path = os.environ.get("CHROMIUM") or shutil.which("chromium")
+    if not path:
+        pytest.fail("Chromium not found: `make test` installs Debian's `chromium` package; "
+                    "elsewhere set CHROMIUM=/path/to/chromium")
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def start_lab(scratch: Path, course: Path, blank: Path) -> Iterator[Lab]:
+    """Serve a scratch copy of ``course`` with JupyterLab until the block ends."""
+    root = scratch / "course"
+    shutil.copytree(course, root, ignore=shutil.ignore_patterns(
+        "release", "submitted", "autograded", "feedback", "gradebook.db", "runs",
+        ".ipynb_checkpoints"))
+    (root / "notebooks").mkdir()  # solved student notebooks, written by the tests that open them
+    (root / "blank").mkdir()
+    shutil.copy(blank, root / "blank")
+    settings = scratch / "lab-settings"
+    for name, text in _LAB_SETTINGS.items():
+        (settings / name).parent.mkdir(parents=True, exist_ok=True)
+        (settings / name).write_text(text)
+    # As on a JupyterHub: a shared exchange folder, set in the Jupyter config path.
+    (scratch / "config").mkdir()
+    (scratch / "exchange").mkdir()
+    (scratch / "config" / "nbgrader_config.py").write_text(
+        f"c = get_config()\nc.Exchange.root = {str(scratch / 'exchange')!r}\n"
+        f"c.Exchange.cache = {str(scratch / 'nbgrader_cache')!r}\n")
+    port = _free_port()
+    # The venv's scripts on PATH, as `make lab` does: nbgrader runs `alembic` from there.
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    env = dict(os.environ, PATH=path, COURSE_PROFILE="smoke",
+               JUPYTERLAB_SETTINGS_DIR=str(settings),
+               JUPYTER_CONFIG_DIR=str(scratch / "config"),
+               JUPYTER_RUNTIME_DIR=str(scratch / "runtime"))
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}",
+           "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={TOKEN}",
+           f"--ServerApp.root_dir={root}"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")
+    log = (scratch / "server.log").open("w")
+    server = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/api/status?token={TOKEN}", timeout=5)
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("JupyterLab did not start:\n"
+                                       + (scratch / "server.log").read_text()) from None
+                time.sleep(0.5)
+        yield Lab(base, root)
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[object]:
+    """A fresh page in Debian's Chromium, closed (with Playwright) when the block ends."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        try:
+            yield browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        finally:
+            browser.close()
+
+
+def open_notebook(page, lab: Lab, path: str) -> None:
+    page.goto(f"{lab.base}/lab/tree/{path}?reset&token={TOKEN}")  # no restored tabs
+    page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=120_000)
+    wait_idle(page)
+
+
+def wait_idle(page) -> None:
+    page.wait_for_selector(f"{CURRENT} .jp-Notebook-ExecutionIndicator[data-status='idle']",
+                           timeout=RUN_TIMEOUT_MS)
+
+
+def menu(page, top: str, item: str) -> None:
+    page.click(f".lm-MenuBar-itemLabel:text-is('{top}')")
+    page.click(f".lm-Menu-itemLabel:text-is('{item}')")
+
+
+def shut_down_kernels(lab: Lab) -> None:
+    """Stop every kernel of the server (each holds TensorFlow in memory)."""
+    url = f"{lab.base}/api/kernels?token={TOKEN}"
+    with urllib.request.urlopen(url, timeout=30) as response:
+        kernels = json.load(response)
+    for kernel in kernels:
+        request = urllib.request.Request(
+            f"{lab.base}/api/kernels/{kernel['id']}?token={TOKEN}", method="DELETE")
+        urllib.request.urlopen(request, timeout=60).close()
+
+
+def run_in_lab(lab: Lab, rel: str, screenshot: str) -> LabRun:
+    """Open ``rel`` (relative to the lab root), run all cells, save; return the saved model."""
+    code_cells = sum(c.cell_type == "code"
+                     for c in nbformat.read(lab.root / rel, as_version=4).cells)
+    with chromium() as page:
+        open_notebook(page, lab, rel)
+        start = time.perf_counter()
+        menu(page, "Run", "Run All Cells")
+        page.wait_for_function(_ALL_RAN, arg=code_cells, timeout=RUN_TIMEOUT_MS, polling=500)
+        wait_idle(page)
+        seconds = time.perf_counter() - start
+        page.keyboard.press("Control+s")
+        page.wait_for_function(
+            "() => !document.querySelector('.lm-TabBar-tab.jp-mod-current.jp-mod-dirty')",
+            timeout=60_000)
+        page.screenshot(path=str(artifacts_dir() / screenshot))
+        rendered = page.locator(f"{CURRENT} .jp-OutputArea .jupyter-widgets").count()
+        errors = page.locator("text=Error displaying widget").count()
+    shut_down_kernels(lab)
+    saved = nbformat.read(lab.root / rel, as_version=4)  # the model JupyterLab saved
+    widgets = sum("application/vnd.jupyter.widget-view+json" in o.get("data", {})
+                  for c in saved.cells if c.cell_type == "code" for o in c.outputs)
+    return LabRun(saved, seconds, widgets, rendered, errors)
