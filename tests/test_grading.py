@@ -5,16 +5,17 @@ session (``conftest.prepared_lesson``), autograded in parallel (two workers) and
 exported, and every submission's score is checked task by task. Each submission costs a
 notebook run, so the class is as small as what it proves allows:
 
-- the reference solution (handed in as a zip file) gets full marks;
+- the reference solution (handed in as a zip file) gets full marks, the untouched
+  student version zero;
 - the wrong answers kept in ``tests/submissions/<lesson>/wrong_answers.yml`` get exactly
   the points listed there (several wrong answers per submission, one per task);
 - the first of those is handed in by an adversarial student, ``tampered``, who also
   deletes a test cell and edits another to print success, floods the output, writes
   noise on stderr and rebinds every name the tests read: the grade stays that of the
   wrong answers;
-- in the first lesson's class (the grading set-up is the same for every lesson) also the
-  untouched student version (zero), an infinite loop together with a syntax error, a
-  kernel that dies, and a file that is not a notebook.
+- in the first lesson's class (the grading set-up is the same for every lesson) also an
+  infinite loop together with a syntax error, a kernel that dies, and a file that is
+  not a notebook.
 
 The exchange cycle (release, fetch, submit, collect) runs once through a local exchange
 folder, and its collected ``submitted/`` tree is graded. The remaining tests need no
@@ -207,11 +208,10 @@ def build_class(prepared: grading.PreparedAssignment, folder: Path) -> dict[str,
         chosen = dict(answers) | {k: v["source"] for k, v in spec["answers"].items()}
         expected[name] = submit(name, grading.make_submission(student, chosen),
                                 Expected("graded", {k: float(v) for k, v in spec["expect"].items()}))
+    # The untouched student version gets nothing.
+    expected["untouched"] = submit("untouched", student, Expected("graded", scores(full)))
     if lesson != FAULTS_LESSON:
         return expected
-    # The untouched student version gets nothing (every lesson's tests are shown to fail
-    # on its wrong answers above; one lesson is enough to show a stub scores zero).
-    expected["untouched"] = submit("untouched", student, Expected("graded", scores(full)))
     # An infinite loop at the top of the first task (the cell times out, grading goes on)
     # and a syntax error in the second task's cell: each costs its own task only.
     looping = dict(answers) | {
@@ -335,9 +335,11 @@ def test_faults_are_contained_and_explained(run):
 def test_tampered_tests_are_restored_and_huge_output_cut_down_to_size(run):
     result = run.result
     path = result.out_dir / "autograded" / "tampered" / run.lesson / f"{run.lesson}.ipynb"
-    assert path.stat().st_size < 1_000_000, "huge output must be truncated"
-    assert "Output truncated" in path.read_text()
     tampered = release.read_notebook(path)
+    first = next(sid for sid, tests in run.prepared.plan.tests_of.items() if tests)
+    flood = json.dumps(tampered.cells[_cell_index(tampered, first)].outputs)
+    assert "Output truncated" in flood
+    assert len(flood) < 200_000, "100,000 printed lines (1.4 MB) must be cut down to size"
     restored = [c for c in tampered.cells if "was missing from the submission" in c.source]
     assert len(restored) == 1
     master = release.read_notebook(run.prepared.master)

@@ -126,9 +126,9 @@ def test_claim_on_the_cnn_momentum_reaches_a_lower_training_loss_in_the_smoke_bu
     final = {}
     for name, (beta, nesterov) in momentum.OPTIMIZERS.items():
         history = momentum.train_cnn_with(splits, momentum=beta, nesterov=nesterov,
-                                          learning_rate=0.01, epochs=smoke.epochs,
+                                          learning_rate=0.01, epochs=smoke.short_epochs,
                                           batch_size=smoke.batch_size, seed=smoke.seed)
         final[name] = history["loss"][-1]
-    print(f"\ntraining loss after {smoke.epochs} smoke epochs at lr 0.01: {final}")
+    print(f"\ntraining loss after {smoke.short_epochs} smoke epochs at lr 0.01: {final}")
     assert final["momentum"] < final["gradient descent"] - 0.2     # 1.56 vs 2.32 measured
     assert final["Nesterov"] < final["gradient descent"] - 0.2
