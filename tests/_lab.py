@@ -166,7 +166,26 @@ def chromium() -> Iterator[object]:
 def open_notebook(page, lab: Lab, path: str) -> None:
     page.goto(f"{lab.base}/lab/tree/{path}?reset&token={TOKEN}")  # no restored tabs
     page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=120_000)
+    wait_kernel_ready(lab, path)
     wait_idle(page)
+
+
+def wait_kernel_ready(lab: Lab, path: str, timeout: float = 180) -> None:
+    """Wait until the notebook's kernel has started, is idle and the page is connected.
+
+    Cells run before that are dropped by JupyterLab without a word (on a cold machine
+    the kernel takes a while to start), so a test must not click "Run All" earlier.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        with urllib.request.urlopen(f"{lab.base}/api/sessions?token={TOKEN}", timeout=30) as r:
+            sessions = json.load(r)
+        kernel = next((s["kernel"] for s in sessions if s.get("path") == path), None)
+        if kernel and kernel.get("execution_state") == "idle" and kernel.get("connections", 0):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path}: kernel not ready after {timeout} s: {sessions}")
+        time.sleep(1)
 
 
 def wait_idle(page) -> None:
@@ -190,15 +209,35 @@ def shut_down_kernels(lab: Lab) -> None:
         urllib.request.urlopen(request, timeout=60).close()
 
 
+_STARTED = """() => {
+  const first = document.querySelector(
+      '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt');
+  return first !== null && /\\[(\\*|\\d+)\\]/.test(first.textContent);
+}"""
+
+
 def run_in_lab(lab: Lab, rel: str, screenshot: str) -> LabRun:
     """Open ``rel`` (relative to the lab root), run all cells, save; return the saved model."""
     code_cells = sum(c.cell_type == "code"
                      for c in nbformat.read(lab.root / rel, as_version=4).cells)
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     with chromium() as page:
         open_notebook(page, lab, rel)
         start = time.perf_counter()
         menu(page, "Run", "Run All Cells")
-        page.wait_for_function(_ALL_RAN, arg=code_cells, timeout=RUN_TIMEOUT_MS, polling=500)
+        try:  # the first cell starts (queued "[*]" or done) soon, or the click was lost
+            page.wait_for_function(_STARTED, timeout=60_000, polling=500)
+        except PlaywrightTimeout:
+            menu(page, "Run", "Run All Cells")  # nothing ran yet: running all again is safe
+        try:
+            page.wait_for_function(_ALL_RAN, arg=code_cells, timeout=RUN_TIMEOUT_MS,
+                                   polling=500)
+        except PlaywrightTimeout:
+            page.screenshot(path=str(artifacts_dir() / f"timeout-{screenshot}"))
+            prompts = page.locator(f"{CURRENT} .jp-CodeCell .jp-InputPrompt").all_inner_texts()
+            raise AssertionError(f"{rel}: not every cell ran in {RUN_TIMEOUT_MS / 1000:.0f} s; "
+                                 f"input prompts: {prompts}") from None
         wait_idle(page)
         seconds = time.perf_counter() - start
         page.keyboard.press("Control+s")
