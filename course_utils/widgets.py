@@ -5,6 +5,13 @@ plain PNG output that JupyterLab, GitHub, nbconvert and graders all render)
 and then, where ipywidgets can render, sliders that redraw it. A notebook
 therefore shows something useful everywhere, and the sliders are a bonus.
 
+While nbgrader runs a notebook (``NBGRADER_EXECUTION`` is set when it
+autogrades or validates) nobody can move a slider, so only the static figure
+is shown. This also keeps widget messages out of graded runs: with them,
+nbclient occasionally missed the reply of the explorer's cell and sat out the
+whole cell timeout before going on (seen in 2 of 16 headless runs of lesson
+03; jupyter/nbclient#312 reports the same).
+
 Examples
 --------
 >>> from matplotlib.figure import Figure
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -64,8 +72,8 @@ def explore(
     """Show ``draw(**defaults)`` as a static figure, then sliders that redraw it.
 
     ``draw`` takes one keyword argument per control and returns a Figure.
-    Without ipywidgets (or with ``display=False``) only the static figure is
-    made, so the call never fails where widgets cannot render.
+    Without ipywidgets, with ``display=False`` or under nbgrader only the
+    static figure is made, so the call never fails where widgets cannot render.
     """
     if not controls:
         raise ValueError("controls must name at least one slider")
@@ -78,7 +86,8 @@ def explore(
         from IPython.display import display as show
 
         show(static)
-        widget = _build_widget(draw, controls)
+        if not os.environ.get("NBGRADER_EXECUTION"):
+            widget = _build_widget(draw, controls)
         if widget is not None:
             show(widget)
     return Explorer(static=static, widget=widget)

@@ -21,6 +21,7 @@ def test_static_figure_is_drawn_at_the_default_values():
 
 def test_widget_has_one_slider_per_control_and_redraws(monkeypatch):
     shown = []
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
     monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
     view = explore(
         _draw,
@@ -30,6 +31,16 @@ def test_widget_has_one_slider_per_control_and_redraws(monkeypatch):
     sliders = view.widget.children[0].children
     assert [type(s).__name__ for s in sliders] == ["FloatLogSlider", "FloatSlider"]
     assert sliders[1].value == pytest.approx(0.9)
+
+
+@pytest.mark.parametrize("execution", ["autograde", "validate"])
+def test_under_nbgrader_only_the_static_figure_is_shown(monkeypatch, execution):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
+    monkeypatch.setenv("NBGRADER_EXECUTION", execution)
+    view = explore(_draw, {"lr": Slider(0.001, 1.0, 0.1, 0.3, log=True)})
+    assert shown == [view.static], "nobody can move a slider while nbgrader runs the notebook"
+    assert view.widget is None
 
 
 @pytest.mark.parametrize(
