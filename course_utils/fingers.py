@@ -79,6 +79,8 @@ __all__ = [
 ]
 
 # Pixels rendered per chunk: the working arrays of one chunk stay in the CPU cache.
+#: Side of the images of the public set, in pixels (the profiles train on smaller ones).
+PUBLIC_IMAGE_SIZE: Final = 128
 _CHUNK_PIXELS: Final = 1 << 16
 _MAX_WORKERS: Final = 4
 _FINGERS: Final = ("thumb", "index", "middle", "ring", "little")
