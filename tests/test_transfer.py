@@ -331,6 +331,29 @@ def test_online_the_same_code_path_runs_on_a_keras_applications_network(keras, m
         model.layers[-1])
 
 
+def test_the_real_mobilenet_v2_architecture_fits_the_cut_and_the_top_block(keras, monkeypatch):
+    """Keras Applications' own MobileNetV2, built offline without weights (weights=None):
+    the cut point, the layer names of the top block and the feature size are the real ones."""
+    monkeypatch.setattr(transfer, "_mobilenet_cached", lambda: False)
+
+    def architecture_only(**kwargs):
+        assert kwargs["weights"] == "imagenet"
+        return keras.applications.MobileNetV2(**{**kwargs, "weights": None})
+
+    online = transfer.load_pretrained_base("mobilenet_v2", (32, 32, 1), loader=architecture_only,
+                                           reachable=lambda: True)
+    network = next(layer for layer in online.model.layers if isinstance(layer, keras.Model))
+    names = [layer.name for layer in network.layers]
+    for prefix in online.top_block:
+        assert any(name.startswith(prefix) for name in names), f"no layer named {prefix}*"
+    extractor = transfer.build_feature_extractor(online.model, cut_at=online.cut_at)
+    assert transfer.extract_features(extractor, _images(2)).shape == (2, 1280)
+    model = transfer.build_fine_tuning_model(extractor, seed=0)
+    head_only = transfer.count_trainable_parameters(model)
+    transfer.unfreeze_top_block(model, extractor, block=online.top_block)
+    assert transfer.count_trainable_parameters(model) > head_only, "the top block stayed frozen"
+
+
 # --------------------------------------------------------------------------- course pretrain
 
 
