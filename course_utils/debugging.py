@@ -77,6 +77,7 @@ __all__ = [
     "preflight",
     "record_step_losses",
     "relative_error",
+    "weight_roughness",
 ]
 
 #: The checks :func:`preflight` runs, in order.
@@ -1136,6 +1137,44 @@ def plot_update_ratios(
     return fig
 
 
+def weight_roughness(model_or_kernel: Any, *, layer: str | None = None) -> float:
+    """How much weights drawn as images look like noise: about 1 for noise, near 0 for smooth.
+
+    ``model_or_kernel`` is a Keras model (its first ``Conv2D``, or ``layer``, as in
+    :func:`plot_filters`) or an array holding images along its first two axes,
+    ``(rows, cols, ...)``: a convolution kernel ``(rows, cols, in_channels, filters)``
+    or a dense layer's kernel reshaped to ``(size, size, units)``. For each image, the mean
+    squared difference between neighbouring weights (across rows and across columns)
+    is divided by twice the image's variance: independent noise gives 1, a smooth
+    image (neighbours alike) much less. The median over the images is returned.
+
+    Raises ``ValueError`` for fewer than two rows or columns, or constant images.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> round(weight_roughness(rng.normal(size=(32, 32, 12))), 1)
+    1.0
+    >>> ramp = np.add.outer(np.arange(32.0), np.arange(32.0))[..., None]
+    >>> weight_roughness(ramp) < 0.01
+    True
+    """
+    if hasattr(model_or_kernel, "layers"):
+        w = _conv_kernel(model_or_kernel, layer)[0].astype(float)
+    else:
+        w = np.asarray(model_or_kernel, dtype=float)
+    if w.ndim < 2 or w.shape[0] < 2 or w.shape[1] < 2:
+        raise ValueError(f"weights: expected images of at least 2x2 along the first two axes, "
+                         f"got shape {w.shape}")
+    w = w.reshape(w.shape[0], w.shape[1], -1)
+    variance = w.var(axis=(0, 1))
+    if np.any(variance == 0):
+        raise ValueError("weights: an image is constant, its roughness is undefined")
+    across_rows = np.mean(np.diff(w, axis=0) ** 2, axis=(0, 1))
+    across_cols = np.mean(np.diff(w, axis=1) ** 2, axis=(0, 1))
+    return float(np.median((across_rows + across_cols) / 2 / (2 * variance)))
+
+
 def plot_filters(model_or_kernel: Any, *, layer: str | None = None, max_filters: int = 16) -> Figure:
     """The first convolution's filters as small gray images.
 
@@ -1153,12 +1192,7 @@ def plot_filters(model_or_kernel: Any, *, layer: str | None = None, max_filters:
     6
     """
     if hasattr(model_or_kernel, "layers"):
-        convs = [lay for lay in _iter_layers(model_or_kernel)
-                 if type(lay).__name__ == "Conv2D" and (layer is None or lay.name == layer)]
-        if not convs:
-            raise ValueError(f"model has no Conv2D layer{' named ' + repr(layer) if layer else ''}")
-        kernel = np.asarray(convs[0].kernel.numpy())
-        title = convs[0].name
+        kernel, title = _conv_kernel(model_or_kernel, layer)
     else:
         kernel = np.asarray(model_or_kernel, dtype=float)
         title = "filters"
@@ -1265,6 +1299,15 @@ class _SwishDense:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _conv_kernel(model: Any, layer: str | None) -> tuple[np.ndarray, str]:
+    """The kernel of the model's first ``Conv2D`` (or the one named ``layer``), and its name."""
+    convs = [lay for lay in _iter_layers(model)
+             if type(lay).__name__ == "Conv2D" and (layer is None or lay.name == layer)]
+    if not convs:
+        raise ValueError(f"model has no Conv2D layer{' named ' + repr(layer) if layer else ''}")
+    return np.asarray(convs[0].kernel.numpy()), convs[0].name
 
 
 def _check_model(model: Any) -> None:

@@ -379,6 +379,24 @@ def test_gradients_vanish_towards_the_input_in_a_deep_sigmoid_network():
     assert exploding["dense_1"] > 100 * healthy["dense_1"]
 
 
+def test_weight_roughness_tells_noise_from_smooth_images_and_names_bad_input():
+    rng = np.random.default_rng(1)
+    noise = rng.normal(size=(28, 28, 10))
+    assert 0.9 < debugging.weight_roughness(noise) < 1.1
+    blurred = sum(np.roll(np.roll(noise, i, axis=0), j, axis=1)
+                  for i in range(-2, 3) for j in range(-2, 3))
+    assert debugging.weight_roughness(blurred) < 0.3 * debugging.weight_roughness(noise)
+    assert debugging.weight_roughness(3 * noise + 7) == pytest.approx(
+        debugging.weight_roughness(noise)), "scale and offset do not matter"
+    cnn = models.build_fingers_cnn((16, 16, 1), 12, depth=1, width=4, seed=0)
+    kernel = next(layer for layer in cnn.layers if type(layer).__name__ == "Conv2D").kernel
+    assert debugging.weight_roughness(cnn) == debugging.weight_roughness(kernel.numpy())
+    with pytest.raises(ValueError, match="at least 2x2"):
+        debugging.weight_roughness(np.ones((1, 5, 3)))
+    with pytest.raises(ValueError, match="constant"):
+        debugging.weight_roughness(np.ones((4, 4, 2)))
+
+
 def test_figures_are_figures_with_log_axes():
     fig = debugging.plot_error_vs_step([1e-1, 1e-5], {"float64": [1e-3, 1e-10]})
     assert fig.axes[0].get_xscale() == "log"

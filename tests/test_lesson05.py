@@ -110,3 +110,13 @@ def test_lesson_claims_hold_on_the_real_run(lesson_run):
     # The preflight: all five checks pass on the reference CNN (its planted bugs are tested
     # in test_debugging.py).
     assert "preflight of 'fingers_cnn': 5 of 5 checks passed" in text
+
+
+def test_first_layer_weights_go_from_noise_to_smooth_templates_on_the_real_run(lesson_run):
+    text = lesson_run(LESSON).stream()
+    untrained = _number(r"(?m)^untrained: template roughness ([\d.]+)", text)
+    trained = _number(r"(?m)^trained: template roughness ([\d.]+)", text)
+    decayed = _number(r"(?m)^trained with L2 [\d.e-]+: template roughness ([\d.]+)", text)
+    assert untrained > 0.8, f"untrained weights are noise (roughness about 1), got {untrained}"
+    assert trained < 0.8 * untrained, f"training gives structure: {trained} vs {untrained}"
+    assert decayed < trained, f"weight decay smooths further: {decayed} vs {trained}"
