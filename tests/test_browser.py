@@ -8,7 +8,7 @@ notebook (``blank/``). Announcements are off and notebook windowing is off, so e
 is in the page.
 
 For every student notebook (``conftest.lesson_run``: the same run the lessons' claims are
-read from) and the first lesson's master (see its test for why one), a test opens it,
+read from) and every master (what the instructor opens), a test opens it,
 runs all cells from the Run menu, waits until every code cell has run and the kernel is
 idle, saves it and then reads the saved notebook model (not the page): every code cell
 ran and no output is an error. Every widget output rendered ("Error displaying widget"
@@ -63,12 +63,9 @@ def test_student_notebook_runs_all_cells_in_jupyterlab_without_errors(lesson_run
     check_lab_run(run.lab, f"notebooks/{lesson}.ipynb")
 
 
-# One master in the browser: a master's lecture cells are its student version's (run above
-# for every lesson), and nbgrader's generate step, which the staleness check in
-# test_release.py runs for every master, executes each master top to bottom and fails on
-# any error. What is left to show, that the instructor's version with its nbgrader
-# metadata, solutions and hidden tests runs from JupyterLab's menu, one lesson shows.
-@pytest.mark.parametrize("lesson", LESSONS[:1])
+# Every master too: the instructor's version, with its nbgrader metadata, solutions and
+# hidden tests, runs from JupyterLab's menu as the student's does.
+@pytest.mark.parametrize("lesson", LESSONS)
 def test_master_runs_all_cells_in_jupyterlab_without_errors(lab, lesson):
     rel = f"source/{lesson}/{lesson}.ipynb"
     run = run_in_lab(lab, rel, f"master-{lesson}.png")
