@@ -70,6 +70,7 @@ __all__ = [
     "DEFAULT_STYLE",
     "FingersSplits",
     "FingersStyle",
+    "PUBLIC_IMAGE_SIZE",
     "configure_parser",
     "export_public_layout",
     "load_fingers",
@@ -78,9 +79,9 @@ __all__ = [
     "run_command",
 ]
 
-# Pixels rendered per chunk: the working arrays of one chunk stay in the CPU cache.
 #: Side of the images of the public set, in pixels (the profiles train on smaller ones).
 PUBLIC_IMAGE_SIZE: Final = 128
+# Pixels rendered per chunk: the working arrays of one chunk stay in the CPU cache.
 _CHUNK_PIXELS: Final = 1 << 16
 _MAX_WORKERS: Final = 4
 _FINGERS: Final = ("thumb", "index", "middle", "ring", "little")
