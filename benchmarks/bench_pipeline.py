@@ -19,11 +19,11 @@ process; the figure is training images per second. The data-only throughput of
 each pipeline (no model) is printed beside it. Target: ratio >= 3.
 
 The training ratio is at most (read + step) / step: it can only reach 3 when
-reading a batch takes twice as long as a training step (both are printed). At
-64x64 on two CPU cores the reference CNN's step dwarfs the baseline's
-read-decode-resize of a batch, so the ``cpu`` ratio stays well under 3 while the
-data-only ratio is large; with smaller images the step shrinks faster than the
-reading, as on a GPU, and the pipeline shows.
+reading a batch takes twice as long as a training step (both are printed). On
+two CPU cores the step is the larger of the two at both sizes (measured on
+2026-12-03: ratio 1.32 at the smoke size, 1.18 at the cpu size, while the
+data-only ratio is 22x and 31x), so 3 is out of reach there; it needs a step
+much faster than reading a batch, as on a GPU.
 
     python benchmarks/bench_pipeline.py [--profiles smoke cpu] [--steps 60]
 """
