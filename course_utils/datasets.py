@@ -4,12 +4,14 @@ The data layer (:mod:`course_utils.fingers`) gives uint8 images ``(n, size,
 size)`` and int64 labels. :func:`make_dataset` turns them into what a Keras
 model eats, batches of float32 ``(batch, size, size, 1)`` in ``[0, 1]``::
 
-    from_tensor_slices -> cache -> shuffle (training) -> batch
-        -> scale to [0, 1] -> augment (training) -> prefetch
+    training:    from_tensor_slices -> cache -> shuffle -> batch -> scale to [0, 1]
+                     -> augment -> prefetch
+    evaluation:  from_tensor_slices -> batch -> scale to [0, 1] -> cache -> prefetch
 
-The images are decoded once, kept in memory (``cache``) and scaled a batch at
-a time; ``prefetch`` prepares the next batch while the model trains on this
-one, so the model never waits for data.
+The training images are decoded once, kept in memory (``cache``) and scaled a
+batch at a time, after a fresh shuffle every epoch; evaluation data never
+changes, so its scaled batches are what is kept. ``prefetch`` prepares the next
+batch while the model works on this one, so the model never waits for data.
 
 Augmentation must keep the label true. Small rotations, shifts, zooms and
 contrast changes do (:func:`build_augmentation`); a horizontal flip does not:
@@ -125,7 +127,8 @@ def make_dataset(
     ``training=True`` reshuffles the images every epoch (seeded by ``seed``);
     evaluation data keeps its order. ``augment=True`` (training data only)
     applies :func:`build_augmentation` and :func:`random_flip_hands` to each
-    batch. ``cache`` keeps the images in memory after the first epoch.
+    batch. ``cache`` keeps the images in memory after the first epoch (evaluation
+    data as its scaled batches, 4 bytes a pixel, so that every later pass starts at once).
 
     ``x`` is uint8 ``(n, s, s)`` (or ``(n, s, s, 1)``) as :mod:`course_utils.fingers`
     gives it; ``y`` holds class indices 0..11.
@@ -160,12 +163,16 @@ def make_dataset(
         )
 
     ds = tf.data.Dataset.from_tensor_slices((x, y))
-    if cache:
-        ds = ds.cache()
     if training:
+        if cache:
+            ds = ds.cache()
         ds = ds.shuffle(len(x), seed=int(seed), reshuffle_each_iteration=True)
     ds = ds.batch(int(batch_size))
     ds = ds.map(_to_float, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if cache and not training:
+        # Evaluation batches are the same on every pass: keep them ready, scaled, so a
+        # new pass (a validation after every epoch) does not set up the scaling again.
+        ds = ds.cache()
     if augment:
         augmentation = build_augmentation(seed=seed)
 

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from course_utils import models
 from course_utils.tf_setup import import_keras, import_tensorflow, lazy_keras_class, set_seed
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -354,6 +355,7 @@ def check_gradients(
                            "model?)")
     x_t = tf.constant(x)
 
+    @tf.function  # traced once: the many forward passes below then cost far less each
     def total_loss() -> Any:
         value = tf.cast(loss_fn(y, clone(x_t, training=training)), dtype)
         if regularization and clone.losses:
@@ -573,6 +575,7 @@ def check_tiny_subset_overfit(
     loss_fn = _loss_function(loss if loss is not None else _compiled_loss(model), "float32")
     optimizer = keras.optimizers.Adam(learning_rate)
     variables = clone.trainable_variables
+    optimizer.build(variables)  # now, not inside the first trace (which would run twice)
 
     @tf.function
     def train_step(xb: Any, yb: Any) -> tuple[Any, Any]:
@@ -709,6 +712,7 @@ def check_update_ratios(
     clone = _clone(model)
     clone.compile(optimizer=_fresh_optimizer(model, optimizer),
                   loss=loss if loss is not None else _compiled_loss(model))
+    models.build_optimizer(clone)
     monitor = _lazy_class("UpdateRatioMonitor")()
     clone.fit(x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0,
               callbacks=[monitor])
@@ -989,6 +993,8 @@ def record_step_losses(
     loss_fn = _loss_function(loss if loss is not None else _compiled_loss(model), "float32")
     rng = np.random.default_rng(seed)
     variables = model.trainable_variables
+    if not optimizer.built:
+        optimizer.build(variables)  # now, not inside the first trace (which would run twice)
 
     @tf.function
     def step(xb: Any, yb: Any) -> Any:

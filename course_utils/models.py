@@ -49,7 +49,7 @@ from course_utils.tf_setup import import_keras
 if TYPE_CHECKING:  # pragma: no cover
     import keras
 
-__all__ = ["build_dense_head", "build_fingers_cnn", "compile_classifier"]
+__all__ = ["build_dense_head", "build_fingers_cnn", "build_optimizer", "compile_classifier"]
 
 
 def build_fingers_cnn(
@@ -263,10 +263,37 @@ def compile_classifier(
         optimizer=optimizer,
         loss=keras.losses.SparseCategoricalCrossentropy(),
         metrics=[
-            "accuracy",
+            keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
             keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="rank5_accuracy"),
         ],
     )
+    return build_optimizer(model)
+
+
+def build_optimizer(model: keras.Model) -> keras.Model:
+    """Create a compiled model's optimizer state (its slots) now, and return ``model``.
+
+    Keras otherwise creates the optimizer's variables inside the first training
+    step, and TensorFlow then traces that step twice: once while creating them,
+    once without. Creating them beforehand halves what the first ``fit`` spends
+    on tracing (about 0.35 s per model on two CPU cores, for every run of a
+    lesson). The same holds for metrics named by a string (``"accuracy"``),
+    which Keras resolves in that first step: compile with metric objects, as
+    :func:`compile_classifier` does. Compile again after changing which layers
+    train (Keras asks for that anyway). A model that is not built yet, or whose
+    optimizer already is, is returned unchanged.
+
+    Examples
+    --------
+    >>> keras = import_keras()
+    >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    >>> model.compile(optimizer="adam", loss="mse")
+    >>> build_optimizer(model).optimizer.built
+    True
+    """
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None and model.built and not optimizer.built:
+        optimizer.build(model.trainable_variables)
     return model
 
 

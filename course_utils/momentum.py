@@ -355,7 +355,9 @@ def train_cnn_with(splits: Any, *, momentum: float, nesterov: bool, learning_rat
                                      seed=seed)
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=learning_rate,
                                                  momentum=momentum, nesterov=nesterov),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+                  loss="sparse_categorical_crossentropy",
+                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    models.build_optimizer(model)
     train = datasets.make_dataset(splits.x_train, splits.y_train, batch_size=batch_size,
                                   training=True, seed=seed)
     val = datasets.make_dataset(splits.x_val, splits.y_val, batch_size=batch_size,

@@ -470,8 +470,9 @@ def memorize_random_labels(
     )
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )
+    models.build_optimizer(model)
     val = None
     if x_val is not None:
         val = (_as_float_images(x_val), labels.check_labels(y_val, name="y_val"))
