@@ -835,12 +835,18 @@ def check_dead_units(
     flagged = {k: v for k, v in fractions.items() if v > max_fraction}
     passed = not flagged
     measured = f"worst {fractions[worst]:.0%} {kinds[worst]} ({worst})"
+    hints = []
+    if any(kinds[k] == "dead" for k in flagged):
+        hints.append("dead ReLUs pass no gradient: check the initialisation, the biases and "
+                     "the learning rate")
+    if any(kinds[k] == "saturated" for k in flagged):
+        hints.append("saturated units pass almost no gradient: check that the inputs are "
+                     "scaled (to [0, 1] or standardised) and the initialisation")
     message = (
         f"at most {fractions[worst]:.0%} of the units of a layer are dead or saturated" if passed
         else "; ".join(f"layer {k!r}: {v:.0%} of its units are {kinds[k]}" for k, v in
                        flagged.items())
-        + " (dead ReLUs pass no gradient: check the initialisation, the biases and the "
-        "learning rate)"
+        + f" ({'; '.join(hints)})"
     )
     return CheckResult("dead units", passed, measured, f"<= {max_fraction:.0%} per layer",
                        message, {"fractions": fractions, "kinds": kinds})

@@ -351,6 +351,7 @@ def test_dead_units_flag_a_layer_killed_by_its_bias(data):
     result = debugging.check_dead_units(model, x)
     assert not result.passed
     assert result.details["fractions"]["fc1"] == 1.0 and "'fc1'" in result.message
+    assert "dead ReLUs" in result.message and "scaled" not in result.message
 
 
 def test_saturated_sigmoids_are_flagged():
@@ -360,6 +361,17 @@ def test_saturated_sigmoids_are_flagged():
     assert debugging.check_dead_units(calm, x).passed
     result = debugging.check_dead_units(wild, x)
     assert not result.passed and "saturated" in result.message
+
+
+def test_unscaled_pixels_saturate_a_tanh_network_and_the_hint_says_to_scale_them():
+    images, _ = fingers.make_fingers(64, image_size=16, seed=0)
+    pixels = images.reshape(len(images), -1).astype("float32")  # 0..255, never scaled
+    net = debugging.build_plain_mlp(pixels.shape[1], 12, depth=3, activation="tanh", seed=0)
+    assert debugging.check_dead_units(net, pixels / 255.0).passed
+    result = debugging.check_dead_units(net, pixels)
+    assert not result.passed and result.details["fractions"]["dense_1"] > 0.5, result.details
+    assert "saturated" in result.message and "inputs are scaled" in result.message
+    assert "dead ReLUs" not in result.message
 
 
 # --------------------------------------------------------------------------- monitoring

@@ -97,7 +97,7 @@ def test_lesson_claims_hold_on_the_real_run(lesson_run):
         assert re.search(rf"{bug}: loss [\d.]+ after \d+ steps \(NOT fitted\)", text), bug
         assert float(re.search(rf"{bug}: loss ([\d.]+)", text).group(1)) > 0.3, bug
 
-    # Monitoring: vanishing and exploding gradients, update ratios, dead units.
+    # Monitoring: vanishing and exploding gradients, update ratios, dead and saturated units.
     assert _number(r"vanishing \(sigmoid\): gradient norm ([\d.e+-]+) in layer 1", text) < 1e-4
     assert _number(r"exploding \(3 x He\): gradient norm ([\d.e+-]+) in layer 1", text) > 10
     healthy_ratio = _number(r"Adam at 1e-3: median update ratio ([\d.e+-]+) \(healthy\)", text)
@@ -106,6 +106,10 @@ def test_lesson_claims_hold_on_the_real_run(lesson_run):
     assert re.search(r"Adam at 1e-7: median update ratio [\d.e+-]+ \(FLAGGED\)", text)
     assert re.search(r"Adam at 1e-3: dead units per layer: .* \(passed\)", text)
     assert re.search(r"Adam at 0\.1: dead units per layer: .* \(FLAGGED\)", text)
+    # Saturation: the same tanh network saturates on unscaled pixels only.
+    assert re.search(r"tanh network, pixels in \[0, 1\]: worst \d+% saturated .*\(passed\)", text)
+    assert _number(r"tanh network, raw pixels 0-255: worst (\d+)% saturated .*\(FLAGGED\)",
+                   text) > 50
 
     # The preflight: all five checks pass on the reference CNN (its planted bugs are tested
     # in test_debugging.py).
