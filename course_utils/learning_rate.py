@@ -739,7 +739,8 @@ def find_learning_rate(
     first_images, _ = next(iter(dataset))
     batch_size = int(first_images.shape[0])
     equal = dataset.unbatch().batch(batch_size, drop_remainder=True).repeat()
-    model.fit(equal, epochs=1, steps_per_epoch=test.steps, callbacks=[test], verbose=0)
+    model.fit(equal, epochs=1, steps_per_epoch=test.steps, callbacks=[test], shuffle=False,
+              verbose=0)  # a dataset shuffles itself
     assert test.result is not None
     return test.result
 

@@ -223,7 +223,7 @@ def _tiny_regression():
 
 def test_range_test_stops_on_divergence_and_restores_weights_state_and_rate():
     model, data = _tiny_regression()
-    model.fit(data, epochs=1, verbose=0)                      # momentum state is not zero
+    model.fit(data, epochs=1, shuffle=False, verbose=0)       # momentum state is not zero
     weights = [w.copy() for w in model.get_weights()]
     state = [keras.ops.convert_to_numpy(v) for v in model.optimizer.variables]
     result = lr.find_learning_rate(model, data, min_rate=1e-4, max_rate=100.0, steps=80)
@@ -253,7 +253,7 @@ def test_range_test_refuses_an_optimizer_built_on_a_schedule():
         lr.find_learning_rate(model, data)
     callback = lr.LearningRateRangeTest(steps=5)
     with pytest.raises(ValueError, match="takes its learning rate from a schedule"):
-        model.fit(data, epochs=1, verbose=0, callbacks=[callback])
+        model.fit(data, epochs=1, shuffle=False, verbose=0, callbacks=[callback])
 
 
 def test_range_test_checks_its_arguments():
@@ -328,8 +328,8 @@ def _train(data, rate, *, callbacks=()):
                                   training=True, seed=SEED)
     val = datasets.make_dataset(data.x_val, data.y_val, batch_size=smoke.batch_size,
                                 training=False)
-    history = _model(rate).fit(train, validation_data=val, epochs=CLAIM_EPOCHS, verbose=0,
-                               callbacks=list(callbacks))
+    history = _model(rate).fit(train, validation_data=val, epochs=CLAIM_EPOCHS, shuffle=False,
+                               verbose=0, callbacks=list(callbacks))
     return history.history, train
 
 

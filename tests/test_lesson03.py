@@ -34,7 +34,9 @@ def test_lesson_claims_hold_on_the_real_run(lesson_run):
     assert rows["Nesterov"][0] < rows["momentum"][0], rows
     loss = dict(re.findall(r"^(gradient descent|momentum|Nesterov)\s+training loss after \d+ "
                            r"epochs: ([\d.]+)", text, re.M))
-    assert float(loss["momentum"]) < float(loss["gradient descent"])
+    # "SGD with momentum has already cut the training loss, Nesterov a little more"
+    assert float(loss["momentum"]) < float(loss["gradient descent"]) - 0.2, loss
+    assert float(loss["Nesterov"]) < float(loss["momentum"]), loss
     diffs = [float(d) for d in re.findall(r"from keras.optimizers.SGD over 50 steps: ([\d.e+-]+)",
                                           text)]
     assert len(diffs) == 3 and max(diffs) < 1e-6
