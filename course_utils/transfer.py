@@ -9,6 +9,7 @@ own pretrained base: the reference CNN (:func:`course_utils.models.build_fingers
   with plenty of data (12 000 images). ``course pretrain`` trains it, seeded, in about
   a minute and a half on two CPU cores; its weights (:data:`BASE_FILE`, 0.67 MB) live
   in ``course_utils/assets/`` and are checked against :data:`BASE_SHA256` on load.
+  The record beside them (:func:`base_record`) says how they were made.
 * **Target task**: the same 12 classes in the course's usual look
   (:data:`course_utils.fingers.DEFAULT_STYLE`) with little labelled data, the
   profile's ``few_shot_per_class`` images per class.
@@ -75,6 +76,7 @@ __all__ = [
     "METHODS",
     "PretrainConfig",
     "PretrainedBase",
+    "base_record",
     "base_weights_path",
     "build_base_architecture",
     "build_feature_extractor",
@@ -93,6 +95,7 @@ __all__ = [
     "plot_decision_table",
     "pretrain_base",
     "run_command",
+    "source_task_data",
     "unfreeze_top_block",
 ]
 
@@ -153,6 +156,27 @@ def base_weights_path() -> Path:
     'fingers_base_alt_32px.weights.h5'
     """
     return _ASSETS / BASE_FILE
+
+
+def base_record() -> dict[str, Any]:
+    """How the shipped base was made: the record beside its weights in ``assets/``.
+
+    The same fields as the record :func:`pretrain_base` writes (the recipe in
+    ``config``, ``val_accuracy`` on the source task, ``sha256``...), plus a
+    ``note`` on what the record could not say.
+
+    Examples
+    --------
+    >>> record = base_record()
+    >>> record["sha256"] == BASE_SHA256, record["config"]["images"]
+    (True, 12000)
+    """
+    return io.read_json(_record_path(base_weights_path()))
+
+
+def _record_path(weights: Path) -> Path:
+    """``name.weights.h5`` -> ``name.json``, where a weights file's record lives."""
+    return weights.with_name(weights.name.removesuffix(".weights.h5") + ".json")
 
 
 def check_sha256(path: str | os.PathLike[str], expected: str) -> Path:
@@ -880,6 +904,33 @@ class PretrainConfig:
             raise ValueError(f"seed: expected an integer >= 0, got {self.seed!r}")
 
 
+def source_task_data(
+    config: PretrainConfig = PretrainConfig(),
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The source task's images ``(x, y, x_val, y_val)`` of a pretraining recipe.
+
+    ALT_STYLE fingers at :data:`BASE_IMAGE_SIZE` pixels, ``config.images`` for
+    training and ``config.val_images`` for validation, drawn with seeds derived
+    from ``config.seed`` (never those of the target task).
+
+    Examples
+    --------
+    >>> x, y, x_val, y_val = source_task_data(PretrainConfig(images=24, val_images=12))
+    >>> x.shape, x_val.shape
+    ((24, 32, 32), (12, 32, 32))
+    """
+    from course_utils import fingers
+
+    if not isinstance(config, PretrainConfig):
+        raise ValueError(f"config: expected a PretrainConfig, got {type(config).__name__}")
+    size = BASE_IMAGE_SIZE
+    x, y = fingers.make_fingers(config.images, image_size=size, seed=10_000 + config.seed,
+                                style=fingers.ALT_STYLE)
+    x_val, y_val = fingers.make_fingers(config.val_images, image_size=size,
+                                        seed=20_000 + config.seed, style=fingers.ALT_STYLE)
+    return x, y, x_val, y_val
+
+
 def pretrain_base(
     out_path: str | os.PathLike[str],
     config: PretrainConfig = PretrainConfig(),
@@ -905,9 +956,9 @@ def pretrain_base(
     >>> record = pretrain_base("runs/pretrain/base.weights.h5",
     ...                        PretrainConfig(images=120, epochs=1))   # doctest: +SKIP
     >>> sorted(record)                                                 # doctest: +SKIP
-    ['bytes', 'config', 'file', 'seconds', 'sha256', 'val_accuracy']
+    ['bytes', 'config', 'deterministic', 'file', 'seconds', 'sha256', 'val_accuracy', 'versions']
     """
-    from course_utils import datasets, fingers, models
+    from course_utils import datasets, models
     from course_utils.tf_setup import set_seed
 
     out = Path(out_path)
@@ -920,11 +971,7 @@ def pretrain_base(
 
         import_tensorflow().config.experimental.enable_op_determinism()
     set_seed(config.seed)
-    size = BASE_IMAGE_SIZE
-    x, y = fingers.make_fingers(config.images, image_size=size, seed=10_000 + config.seed,
-                                style=fingers.ALT_STYLE)
-    x_val, y_val = fingers.make_fingers(config.val_images, image_size=size,
-                                        seed=20_000 + config.seed, style=fingers.ALT_STYLE)
+    x, y, x_val, y_val = source_task_data(config)
     train_ds = datasets.make_dataset(x, y, batch_size=config.batch_size, training=True,
                                      augment=config.augment, seed=config.seed)
     val_ds = datasets.make_dataset(x_val, y_val, batch_size=256, training=False)
@@ -947,8 +994,10 @@ def pretrain_base(
         "val_accuracy": float(history.history["val_accuracy"][-1]),
         "seconds": round(seconds, 1),
         "config": dataclasses.asdict(config),
+        "deterministic": bool(deterministic),
+        "versions": _versions(),
     }
-    io.write_json(out.with_name(out.name.removesuffix(".weights.h5") + ".json"), record)
+    io.write_json(_record_path(out), record)
     return record
 
 
@@ -993,6 +1042,17 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _versions() -> dict[str, str]:
+    """The versions that decide the bytes of a pretrained file (same versions, same bytes)."""
+    import platform
+
+    from course_utils.tf_setup import import_keras, import_tensorflow
+
+    return {"python": platform.python_version(), "tensorflow": import_tensorflow().__version__,
+            "keras": import_keras().__version__, "numpy": np.__version__,
+            "machine": platform.machine()}
 
 
 def _sha256(path: Path) -> str:

@@ -8,6 +8,7 @@ ImageNet path is exercised with stand-in loaders, and the shipped base is never 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -373,9 +374,29 @@ def test_course_pretrain_trains_a_base_whose_printed_hash_loads(tmp_path):
     record = json.loads((tmp_path / "tiny.json").read_text())
     assert record["sha256"] == printed.group(1)
     assert record["config"]["images"] == 48 and record["config"]["seed"] == 0
+    assert record["deterministic"] is True and record["versions"]["tensorflow"]
     assert out.stat().st_size < 1_000_000
     base = transfer.load_base_network(weights_path=out, sha256=printed.group(1))
     assert base.output_shape == (None, labels.NUM_CLASSES)
+
+
+def test_the_shipped_base_comes_with_the_record_of_the_recipe_that_made_it():
+    from course_utils import datasets, models
+
+    record = transfer.base_record()
+    path = transfer.base_weights_path()
+    assert record["file"] == path.name and record["bytes"] == path.stat().st_size
+    assert record["sha256"] == transfer.BASE_SHA256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    # The defaults of `course pretrain` are the recipe that made it ...
+    config = transfer.PretrainConfig()
+    assert record["config"] == dataclasses.asdict(config)
+    # ... and the accuracy it records is the shipped weights' own, on that recipe's images.
+    _, _, x_val, y_val = transfer.source_task_data(config)
+    base = models.compile_classifier(transfer.load_base_network())
+    measured = base.evaluate(datasets.make_dataset(x_val, y_val, batch_size=256, training=False),
+                             verbose=0, return_dict=True)["accuracy"]
+    assert abs(measured - record["val_accuracy"]) <= 1 / len(y_val), (measured, record)
+    assert measured >= 0.95, "the base is good at its source task"
 
 
 def test_course_pretrain_refuses_to_overwrite_the_shipped_weights(capsys):
