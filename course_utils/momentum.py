@@ -353,11 +353,8 @@ def train_cnn_with(splits: Any, *, momentum: float, nesterov: bool, learning_rat
     set_seed(seed)
     model = models.build_fingers_cnn(splits.x_train.shape[1:] + (1,), labels.NUM_CLASSES,
                                      seed=seed)
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=learning_rate,
-                                                 momentum=momentum, nesterov=nesterov),
-                  loss="sparse_categorical_crossentropy",
-                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
-    models.build_optimizer(model)
+    models.compile_classifier(model, optimizer=keras.optimizers.SGD(
+        learning_rate=learning_rate, momentum=momentum, nesterov=nesterov))
     train = datasets.make_dataset(splits.x_train, splits.y_train, batch_size=batch_size,
                                   training=True, seed=seed)
     val = datasets.make_dataset(splits.x_val, splits.y_val, batch_size=batch_size,

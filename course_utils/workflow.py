@@ -468,11 +468,7 @@ def memorize_random_labels(
         (x.shape[1], x.shape[2], 1), num_classes, depth=2, width=width, batch_norm=False,
         dropout=0.0, seed=seed, name="memorizer",
     )
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-    )
-    models.build_optimizer(model)
+    models.compile_classifier(model, optimizer=keras.optimizers.Adam(learning_rate))
     val = None
     if x_val is not None:
         val = (_as_float_images(x_val), labels.check_labels(y_val, name="y_val"))
