@@ -1030,8 +1030,3 @@ def _print_log(step: str, outcome: Mapping[str, Any]) -> None:
         print(outcome["error"])
     sys.stdout.flush()
 
-
-if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--worker":
-        sys.exit(_worker_main(sys.argv[2:]))
-    sys.exit("usage: python -m course_utils.grading --worker JOB.json (use `course grade`)")
