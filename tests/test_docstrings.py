@@ -9,17 +9,31 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import pkgutil
 
 import pytest
 
 import course_utils
 
-#: Modules whose docstrings hold no example: the command line and its demo, which
-#: ``tests/test_demo.py`` and the CLI tests run for real.
-WITHOUT_EXAMPLES = {"cli", "demo"}
+#: Modules whose docstrings hold no example: the command lines and the demo, which
+#: ``tests/test_demo.py`` and the CLI tests run for real, and the grading worker and
+#: gradebook, which only a real grading run exercises (``tests/test_grading.py``).
+WITHOUT_EXAMPLES = {"cli", "demo", "grading.cli", "grading.worker", "grading.gradebook"}
 
 
-@pytest.mark.parametrize("name", sorted(course_utils._SUBMODULES))
+def _modules() -> list[str]:
+    """Every registered submodule, and the modules of those that are packages."""
+    names = []
+    for name in sorted(course_utils._SUBMODULES):
+        names.append(name)
+        module = importlib.import_module(f"course_utils.{name}")
+        if hasattr(module, "__path__"):
+            names += [f"{name}.{info.name}" for info in pkgutil.iter_modules(module.__path__)
+                      if info.name != "__main__"]
+    return names
+
+
+@pytest.mark.parametrize("name", _modules())
 def test_docstring_examples_run(name):
     module = importlib.import_module(f"course_utils.{name}")
     for lazy in getattr(module, "_LAZY_CLASSES", {}):

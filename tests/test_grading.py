@@ -490,12 +490,12 @@ def test_the_wall_clock_guard_kills_a_worker_and_every_process_it_started(tmp_pa
               "print(child.pid, flush=True)\n"
               "time.sleep(60)\n")
     start = time.perf_counter()
-    finished = grading._run_guarded([sys.executable, "-c", script], cwd=tmp_path,
+    finished = grading.worker.run_guarded([sys.executable, "-c", script], cwd=tmp_path,
                                     env=dict(os.environ), timeout=3, log_path=tmp_path / "log")
     assert finished is False and time.perf_counter() - start < 20
     child = int((tmp_path / "log").read_text().split()[0])
     assert not psutil.pid_exists(child) or psutil.Process(child).status() == psutil.STATUS_ZOMBIE
-    assert grading._run_guarded([sys.executable, "-c", "pass"], cwd=tmp_path,
+    assert grading.worker.run_guarded([sys.executable, "-c", "pass"], cwd=tmp_path,
                                 env=dict(os.environ), timeout=30, log_path=tmp_path / "ok")
 
 

@@ -2,8 +2,8 @@
 
 import sys
 
-from course_utils.grading import _worker_main
+from course_utils.grading.worker import main
 
 if len(sys.argv) == 3 and sys.argv[1] == "--worker":
-    sys.exit(_worker_main(sys.argv[2:]))
+    sys.exit(main(sys.argv[2:]))
 sys.exit("usage: python -m course_utils.grading --worker JOB.json (use `course grade`)")
