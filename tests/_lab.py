@@ -6,6 +6,9 @@ masters in ``source/``, solved student notebooks in ``notebooks/``, an untouched
 menu, waits until every code cell has run and the kernel is idle, saves it, and returns
 the notebook model JupyterLab saved together with what the page showed (widgets).
 
+:func:`start_make_lab` starts JupyterLab as `make lab` does, from the root of a scratch
+copy of the repository (:func:`copy_repository_layout`), for the Formgrader's tests.
+
 Playwright is started and stopped around each use (:func:`chromium`), so no event loop
 is left running between tests (nbclient and nbgrader run their own).
 """
@@ -16,6 +19,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -104,10 +108,7 @@ def start_lab(scratch: Path, course: Path, blank: Path) -> Iterator[Lab]:
     (root / "notebooks").mkdir()  # solved student notebooks, written by the tests that open them
     (root / "blank").mkdir()
     shutil.copy(blank, root / "blank")
-    settings = scratch / "lab-settings"
-    for name, text in _LAB_SETTINGS.items():
-        (settings / name).parent.mkdir(parents=True, exist_ok=True)
-        (settings / name).write_text(text)
+    settings = _lab_settings(scratch)
     # As on a JupyterHub: a shared exchange folder, set in the Jupyter config path.
     (scratch / "config").mkdir()
     (scratch / "exchange").mkdir()
@@ -126,8 +127,25 @@ def start_lab(scratch: Path, course: Path, blank: Path) -> Iterator[Lab]:
            f"--ServerApp.root_dir={root}"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")
-    log = (scratch / "server.log").open("w")
-    server = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    with _serve(cmd, root, env, port, scratch / "server.log") as base:
+        yield Lab(base, root)
+
+
+def _lab_settings(scratch: Path) -> Path:
+    """JupyterLab user settings for the tests (no news, every cell in the page)."""
+    settings = scratch / "lab-settings"
+    for name, text in _LAB_SETTINGS.items():
+        (settings / name).parent.mkdir(parents=True, exist_ok=True)
+        (settings / name).write_text(text)
+    return settings
+
+
+@contextlib.contextmanager
+def _serve(cmd: list[str], cwd: Path, env: dict[str, str], port: int,
+           log_path: Path) -> Iterator[str]:
+    """Run the JupyterLab command until the block ends; its base URL once it answers."""
+    log = log_path.open("w")
+    server = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -138,9 +156,9 @@ def start_lab(scratch: Path, course: Path, blank: Path) -> Iterator[Lab]:
             except OSError:
                 if server.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("JupyterLab did not start:\n"
-                                       + (scratch / "server.log").read_text()) from None
+                                       + log_path.read_text()) from None
                 time.sleep(0.5)
-        yield Lab(base, root)
+        yield base
     finally:
         server.terminate()
         try:
@@ -148,6 +166,51 @@ def start_lab(scratch: Path, course: Path, blank: Path) -> Iterator[Lab]:
         except subprocess.TimeoutExpired:
             server.kill()
         log.close()
+
+
+def make_lab_args() -> list[str]:
+    """The arguments `make lab` gives `jupyter lab` (the Makefile's LAB_ARGS)."""
+    done = subprocess.run(["make", "-s", "--no-print-directory", "-C", str(ROOT), "lab-args"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0 and done.stdout.strip(), (
+        f"`make lab-args` failed ({done.returncode}): {done.stdout}{done.stderr}")
+    return shlex.split(done.stdout)
+
+
+def copy_repository_layout(dest: Path) -> Path:
+    """A scratch copy of what `make lab` serves: the repository-root nbgrader_config.py,
+    the course (assignments/, without generated folders) and the student notebooks."""
+    dest.mkdir(parents=True)
+    shutil.copy(ROOT / "nbgrader_config.py", dest)
+    shutil.copytree(ROOT / "assignments", dest / "assignments", ignore=shutil.ignore_patterns(
+        "release", "submitted", "autograded", "feedback", "gradebook.db", ".nbgrader.log",
+        "runs", ".ipynb_checkpoints"))
+    shutil.copytree(ROOT / "notebooks", dest / "notebooks",
+                    ignore=shutil.ignore_patterns("runs", ".ipynb_checkpoints"))
+    return dest
+
+
+@contextlib.contextmanager
+def start_make_lab(repo: Path, scratch: Path) -> Iterator[Lab]:
+    """JupyterLab started in ``repo`` exactly as `make lab` starts it in the repository.
+
+    The same program (this venv's ``jupyter lab``, the venv first on ``PATH``) with the
+    Makefile's arguments, in ``repo`` (a :func:`copy_repository_layout`); only what a
+    test needs is added: a port, a token, no browser, and Jupyter's config, runtime and
+    settings folders in ``scratch`` (so the user's own do not leak in).
+    """
+    port = _free_port()
+    (scratch / "config").mkdir(parents=True, exist_ok=True)
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    env = dict(os.environ, PATH=path, JUPYTERLAB_SETTINGS_DIR=str(_lab_settings(scratch)),
+               JUPYTER_CONFIG_DIR=str(scratch / "config"),
+               JUPYTER_RUNTIME_DIR=str(scratch / "runtime"))
+    env.pop("COURSE_EXCHANGE", None)  # the default, local exchange
+    cmd = [str(Path(sys.executable).parent / "jupyter"), "lab", *make_lab_args(),
+           "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
+           f"--IdentityProvider.token={TOKEN}"]
+    with _serve(cmd, repo, env, port, scratch / "server.log") as base:
+        yield Lab(base, repo)
 
 
 @contextlib.contextmanager

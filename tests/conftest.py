@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import _lab
+import _postgres
 import nbformat
 import pytest
 
@@ -117,3 +118,45 @@ def prepared_lesson(tmp_path_factory):
         return cache[lesson]
 
     return get
+
+
+@dataclasses.dataclass(frozen=True)
+class GradedClass:
+    """Lesson 00's example class graded into the course of a scratch copy of the repository."""
+
+    repo: Path                   # what `make lab` serves: nbgrader_config.py, assignments/, ...
+    prepared: grading.PreparedAssignment
+    submissions: Path            # ada.ipynb (all solved), grace.ipynb (half), alan.ipynb (blank)
+    result: grading.GradeResult  # what `course grade` reported
+
+    @property
+    def course(self) -> Path:
+        return self.repo / "assignments"
+
+
+@pytest.fixture(scope="session")
+def graded_class(prepared_lesson, tmp_path_factory) -> GradedClass:
+    """Lesson 00's example class (``grading.make_example_class``) graded once per session.
+
+    Graded as `course grade` does (two workers) into the scratch course's own SQLite
+    gradebook, ``assignments/gradebook.db``: the one the Formgrader opens. The Formgrader's
+    tests grade by hand in it; the PostgreSQL tests compare their gradebook with ``result``.
+    """
+    lesson = LESSONS[0]
+    prepared = prepared_lesson(lesson)
+    work = tmp_path_factory.mktemp("graded-class")
+    repo = _lab.copy_repository_layout(work / "repo")
+    submissions = grading.make_example_class(prepared, work / "class")
+    result = grading.grade_submissions(submissions, lesson, out_dir=repo / "assignments",
+                                       course_root=repo / "assignments", jobs=2,
+                                       prepared=prepared)
+    print(f"\n{lesson}: example class graded into {repo / 'assignments'}\n"
+          + grading.format_summary(result))
+    return GradedClass(repo, prepared, submissions, result)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[_postgres.Postgres]:
+    """A PostgreSQL server for the session (Debian's binaries, see ``_postgres``)."""
+    with _postgres.start_postgres() as server:
+        yield server

@@ -39,7 +39,7 @@ def test_demo_runs_every_step_and_ends_with_a_summary_a_newcomer_can_read(
     assert (tmp_path / "notebooks" / "00_workflow.ipynb").is_file()
     assert "1 lesson released to notebooks/" in out
     assert (tmp_path / "demo" / "reference" / "metrics.json").is_file()
-    assert (tmp_path / "demo" / "grading" / "grades.csv").is_file()
+    assert (tmp_path / "demo" / "grading" / "reports" / "00_workflow" / "grades.csv").is_file()
     summary = out.split("Summary", 1)[1]
     for student in ("ada", "grace", "alan"):
         assert student in summary, f"{student} missing from the grade table"

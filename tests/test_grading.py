@@ -306,7 +306,7 @@ def test_reports_feedback_and_statistics_are_written(run):
     for name in run.expected:
         page = result.feedback(name).read_text()
         assert run.lesson in page
-        assert (result.out_dir / "logs" / f"{name}.log").is_file()
+        assert (result.report_json.parent / "logs" / f"{name}.log").is_file()
     solution_page = result.feedback("solution").read_text()
     assert all(task in solution_page for task in plan.autograded)
     if run.lesson == FAULTS_LESSON:
@@ -325,7 +325,7 @@ def test_faults_are_contained_and_explained(run):
     result = run.result
     loop = result.student("infinite_loop")
     assert loop.seconds >= CELL_TIMEOUT[FAULTS_LESSON]
-    log = (result.out_dir / "logs" / "infinite_loop.log").read_text()
+    log = (result.report_json.parent / "logs" / "infinite_loop.log").read_text()
     assert "Timeout waiting for execute reply" in log
     assert "kernel died" in result.student("kernel_dies").message
     assert "not a valid Jupyter notebook" in result.student("not_a_notebook").message

@@ -1,31 +1,44 @@
-"""``course grade``: grade a whole class with nbgrader's autograder and gradebook.
+"""``course grade``: grade a whole class with nbgrader's autograder, in a sandbox.
 
 Input is either nbgrader's ``submitted/<student>/<assignment>/`` tree (what
-``nbgrader collect`` or the formgrader produce) or a flat folder of
+``nbgrader collect`` or the Formgrader produce) or a flat folder of
 ``<student>.ipynb`` files and ``<student>.zip`` archives holding one notebook
-each. The output folder is itself an nbgrader course root, so the formgrader
-can take over for manual grading::
+each; it is only read. The output folder is an nbgrader course root, by default
+the course itself, so the Formgrader shows what ``course grade`` wrote and takes
+over for the written answers::
 
     OUT/
-        gradebook.db          the gradebook (or the database given with --db)
-        submitted/ autograded/ feedback/<student>/<assignment>/<assignment>.html
-        grades.csv            nbgrader's export, one row per student
-        task_stats.csv        per graded cell: points, mean, full and zero marks
-        score_histogram.png   the class's autograded scores
-        grading_report.json   per student: status, seconds, score of every task
-        logs/<student>.log    what nbgrader printed for that student
+        gradebook.db                      the gradebook (or the database given with --db)
+        submitted/ autograded/ feedback/  <student>/<assignment>/ (notebook, feedback page)
+        reports/<assignment>/
+            grades.csv                    nbgrader's export: auto + manual = total per student
+            task_stats.csv                per graded cell: points, mean, full and zero marks
+            score_histogram.png           the class's autograded scores
+            grading_report.json           per student: status, seconds, every task's score
+            students/<student>.json       one record per graded student (what resumes use)
+            logs/<student>.log            what nbgrader printed for that student
 
-How it runs, and why. nbgrader's gradebook is a database that its autograder
-writes to at the start and the end of every submission; SQLite does not take
-concurrent writers well, and a submission that hangs or kills its kernel must
-not take other students' grades with it. So every submission is graded in its
-own throw-away nbgrader course (the course files, a copy of the gradebook made
-once by ``generate_assignment``, the one submission) by a separate Python
-process that runs nbgrader's ``Autograde`` and ``GenerateFeedback`` converters.
-Up to ``jobs`` of them run at once. The parent process alone writes to the
-class gradebook: it copies each finished submission's grades and comments in,
-one at a time, as they arrive. Every student therefore appears exactly once,
-with the grades nbgrader computed, whatever the order the workers finish in.
+How it runs, and why (one module per job):
+
+- :mod:`~course_utils.grading.submissions` finds the submissions and checks them
+  (student ids matched in full, archives size-capped, one file per student);
+- :mod:`~course_utils.grading.integrity` scans each student's code, in this process,
+  for reaches into the grading machinery (IPython hooks, shadowed builtins, patched
+  modules); such a submission is graded but flagged, its points held for review;
+- :mod:`~course_utils.grading.worker` grades one submission with nbgrader's
+  ``Autograde`` in a process of its own, in a throw-away course folder with a copy
+  of the gradebook, while the kernel runs in :mod:`~course_utils.grading.sandbox`
+  (bubblewrap: it sees its own notebook, the installed packages read-only and a
+  private scratch folder, nothing else; no network; memory, processes, CPU time,
+  disk and output bytes limited; every process gone when grading ends);
+- :mod:`~course_utils.grading.feedback` renders the feedback page without the
+  hidden tests' source and with the student's HTML and JavaScript neutralised;
+- :mod:`~course_utils.grading.grader` runs up to ``jobs`` workers at once and is
+  the only process that writes the gradebook, the output folder and the reports,
+  one finished student at a time, so a killed run keeps every finished student
+  and ``--rerun resume`` grades the rest; one run per output folder (a lock);
+- :mod:`~course_utils.grading.gradebook` and :mod:`~course_utils.grading.reports`
+  hold the gradebook and report code, :mod:`~course_utils.grading.cli` the command.
 
 Faults stay contained: nbgrader's per-cell timeout interrupts an infinite loop
 and grading goes on; a wall-clock guard kills a worker (and its kernel) that
@@ -35,9 +48,13 @@ for review and says why. Notebooks run in the ``smoke`` profile.
 
 Examples
 --------
+>>> from course_utils import grading
+>>> grading.STATUSES
+('graded', 'flagged', 'failed', 'timeout', 'invalid')
+
 .. code-block:: console
 
-    $ course grade submissions/ --assignment 00_workflow --jobs 2 --out runs/grading
+    $ course grade assignments/submitted --assignment 00_workflow --jobs 2
 """
 
 from course_utils.grading.assignment import (

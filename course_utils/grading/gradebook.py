@@ -116,3 +116,137 @@ def scores_of(gb: Any, assignment: str, student: str, plan: GradingPlan) -> dict
                 scores[grade.name] = None
     order = [*plan.autograded, *plan.manual]
     return {k: scores.get(k) for k in order} | {k: v for k, v in scores.items() if k not in order}
+
+
+def course_db_url(course_root: Path) -> str:
+    """The gradebook a course root names (``CourseDirectory.db_url``), else its gradebook.db.
+
+    This is the gradebook the Formgrader and ``nbgrader export`` open in that folder.
+
+    >>> import tempfile
+    >>> course_db_url(Path(tempfile.mkdtemp())).endswith("/gradebook.db")
+    True
+    """
+    from traitlets.config.loader import PyFileConfigLoader
+
+    root = Path(course_root).resolve()
+    url = ""
+    if (root / "nbgrader_config.py").is_file():
+        config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
+        url = str(config.CourseDirectory.get("db_url", "") or "")
+    return url or sqlite_url(root / "gradebook.db")
+
+
+def remove_submissions(db_url: str, course_id: str, assignment: str) -> list[str]:
+    """Remove every submission of ``assignment`` from the gradebook; the students' ids."""
+    from nbgrader.api import MissingEntry
+
+    with open_gradebook(db_url, course_id) as gb:
+        try:
+            found = gb.find_assignment(assignment)
+        except MissingEntry:
+            return []
+        students = sorted(s.student.id for s in found.submissions)
+        for student in students:
+            gb.remove_submission(assignment, student)
+    return students
+
+
+def withhold_autograded(gb: Any, assignment: str, student: str, plan: GradingPlan) -> float:
+    """Hold a flagged submission's autograded points back for review; the points held.
+
+    The autograded cells get zero and are marked as needing a manual grade, and the
+    notebook is flagged, so the Formgrader lists it for the instructor, who can give
+    the points back by hand.
+    """
+    submission = gb.find_submission(assignment, student)
+    held = 0.0
+    for nb in submission.notebooks:
+        nb.flagged = True
+        for grade in nb.grades:
+            if grade.name in plan.autograded:
+                held += float(grade.auto_score or 0.0)
+                grade.auto_score = 0.0
+                grade.needs_manual_grade = True
+    gb.db.commit()
+    return held
+
+
+#: What to install for each database the gradebook may live in (SQLite needs nothing).
+_DRIVER_EXTRAS = {"postgresql": "postgres"}
+_URL_EXAMPLES = ("postgresql://user:password@host:5432/gradebook or "
+                 "sqlite:////absolute/path/gradebook.db")
+
+
+def check_db_url(url: str) -> str:
+    """Check a gradebook URL and its database driver before any work; return the URL to use.
+
+    The URL is SQLAlchemy's, as nbgrader's ``CourseDirectory.db_url``. A PostgreSQL
+    gradebook needs the ``postgres`` extra (psycopg 3): a plain ``postgresql://`` URL
+    is returned naming that driver (``postgresql+psycopg://``) when SQLAlchemy's default
+    driver for it is not installed. Raises ``ValueError`` saying what was expected
+    (a malformed URL, an unknown database, an in-memory SQLite database, a missing
+    folder) or what to install (a missing driver). Nothing is connected to.
+
+    >>> check_db_url("sqlite:///gradebook.db")
+    'sqlite:///gradebook.db'
+    >>> check_db_url("gradebook.db")
+    Traceback (most recent call last):
+    ...
+    ValueError: db_url: expected a database URL such as postgresql://user:password@host:5432/gradebook or sqlite:////absolute/path/gradebook.db, got 'gradebook.db'
+    """
+    import sqlalchemy.exc
+    from sqlalchemy.engine import make_url
+
+    if not isinstance(url, str) or not url.strip():
+        raise ValueError(f"db_url: expected a database URL such as {_URL_EXAMPLES}, got {url!r}")
+    try:
+        parsed = make_url(url)
+    except sqlalchemy.exc.ArgumentError:
+        raise ValueError(
+            f"db_url: expected a database URL such as {_URL_EXAMPLES}, got {url!r}") from None
+    backend = parsed.get_backend_name()
+    if backend == "postgresql" and "+" not in parsed.drivername and not _has_dbapi(parsed):
+        # SQLAlchemy before 2.1 means psycopg2 by a plain postgresql://; ours is psycopg 3
+        psycopg = parsed.set(drivername="postgresql+psycopg")
+        if _has_dbapi(psycopg):
+            parsed, url = psycopg, psycopg.render_as_string(hide_password=False)
+    shown = parsed.render_as_string(hide_password=True)
+    try:
+        dialect = parsed.get_dialect()
+    except sqlalchemy.exc.NoSuchModuleError:
+        hint = "; PostgreSQL's begin with postgresql://" if backend.startswith("postgres") else ""
+        raise ValueError(f"db_url: expected a PostgreSQL or SQLite database, got {shown!r} "
+                         f"(a URL such as {_URL_EXAMPLES}{hint})") from None
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        extra = _DRIVER_EXTRAS.get(backend)
+        how = (f"install the course's `{extra}` extra: pip install 'course-utils[{extra}]' "
+               f"(in the course repository: pip install -e '.[{extra}]')" if extra else
+               f"install the Python driver {dialect.driver!r} of {backend}")
+        driver = exc.name or dialect.driver
+        raise ValueError(f"db_url: {shown} needs the {backend} driver {driver!r}, which is not "
+                         f"installed; {how}") from None
+    if backend == "sqlite":
+        if parsed.database in (None, "", ":memory:"):
+            raise ValueError(f"db_url: expected a file for the SQLite gradebook, got {shown!r} "
+                             "(an in-memory database is gone when grading ends)")
+        folder = Path(parsed.database).resolve().parent
+        if not folder.is_dir():
+            raise ValueError(f"db_url: the folder of the SQLite gradebook {folder} does not exist")
+    elif not parsed.database:
+        raise ValueError(f"db_url: expected a database name at the end of the URL, got {shown!r} "
+                         f"(e.g. {_URL_EXAMPLES.split(' or ')[0]})")
+    return url
+
+
+def _has_dbapi(url: Any) -> bool:
+    """Whether the Python driver of ``url`` (a SQLAlchemy ``URL``) can be imported."""
+    import sqlalchemy.exc
+
+    try:
+        url.get_dialect().import_dbapi()
+    except (ImportError, sqlalchemy.exc.NoSuchModuleError):
+        return False
+    return True

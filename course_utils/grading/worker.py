@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import os
 import shutil
@@ -17,49 +16,96 @@ from typing import Any, Final
 from course_utils import io, release
 from course_utils.grading.assignment import PreparedAssignment
 from course_utils.grading.gradebook import sqlite_url
-from course_utils.grading.submissions import Submission, place_submission
+from course_utils.grading.submissions import Submission, deduplicate_grade_ids
 
 NOTEBOOK_TIMEOUT: Final = 900
 
 
 @dataclasses.dataclass
 class Outcome:
+    """How a worker ended (``status``, ``message``), where its files are (``work``), and
+    why the grader flags the submission for review (``flagged_for``; empty if not)."""
+
     submission: Submission
     status: str
     message: str
     seconds: float
     work: Path | None
+    flagged_for: str = ""
 
 
-def grade_one(sub: Submission, prepared: PreparedAssignment, work: Path,
-               cell_timeout: int | None, notebook_timeout: float) -> Outcome:
-    """Grade one submission in its own course folder, in a worker process."""
+def grade_one(sub: Submission, prepared: PreparedAssignment, work: Path, *,
+              cell_timeout: int | None, notebook_timeout: float,
+              sandbox: Mapping[str, Any] | None, released: Any) -> Outcome:
+    """Grade one submission in its own course folder, in a worker process.
+
+    :func:`make_job` lays the folder out, :func:`run_job` grades it; the folder then
+    holds what the grader takes (the gradebook copy, the graded notebook, the
+    feedback page, the worker's log).
+    """
+    make_job(sub, prepared, work, cell_timeout=cell_timeout, sandbox=sandbox,
+             released=released)
+    status, message, seconds = run_job(work, notebook_timeout=notebook_timeout)
+    return Outcome(sub, status, message, seconds, work)
+
+
+def make_job(sub: Submission, prepared: PreparedAssignment, work: Path, *,
+             cell_timeout: int | None, sandbox: Mapping[str, Any] | None,
+             released: Any) -> Path:
+    """Lay out ``work`` to grade one submission; the folder is self-contained.
+
+    It holds a copy of the generated course, a copy of its gradebook, the submission
+    (repeated graded cells stripped, see
+    :func:`~course_utils.grading.submissions.deduplicate_grade_ids`) and ``job.json``;
+    ``sandbox`` is what the worker needs to start the kernel in the sandbox (``None``:
+    unsandboxed). Nothing in it names a path outside it, so it can be graded on
+    another machine.
+    """
+    import nbformat
+
     assignment = prepared.assignment
     release.copy_course(prepared.course, work, [assignment])
     shutil.copyfile(prepared.course / "gradebook.db", work / "gradebook.db")
-    place_submission(sub, work / "submitted" / sub.student / assignment, assignment)
-    spec = {"course": str(work), "assignment": assignment, "student": sub.student,
-            "cell_timeout": cell_timeout}
-    io.write_json(work / "job.json", spec)
+    folder = work / "submitted" / sub.student / assignment
+    nb = release.read_notebook(sub.notebook)
+    order = [c.metadata["nbgrader"]["grade_id"] for c in released.cells
+             if c.get("metadata", {}).get("nbgrader", {}).get("grade_id")]
+    deduplicate_grade_ids(nb, order)
+    io.write_text(folder / f"{assignment}.ipynb", nbformat.writes(nb))
+    if sub.timestamp:
+        io.write_text(folder / "timestamp.txt", sub.timestamp)
+    io.write_json(work / "job.json", {
+        "assignment": assignment, "student": sub.student, "cell_timeout": cell_timeout,
+        "sandbox": dict(sandbox) if sandbox else None})
+    return work
+
+
+def run_job(work: Path, *, notebook_timeout: float) -> tuple[str, str, float]:
+    """Grade the job laid out in ``work`` (:func:`make_job`): (status, message, seconds).
+
+    The worker process runs nbgrader there; past ``notebook_timeout`` it is killed
+    with every process it started.
+    """
+    work = Path(work).resolve()
+    spec = io.read_json(work / "job.json")
     cmd = [sys.executable, "-m", "course_utils.grading", "--worker", str(work / "job.json")]
     env = release.nbgrader_environment(COURSE_PROFILE=None)
     start = time.perf_counter()
     finished = run_guarded(cmd, cwd=work, env=env, timeout=notebook_timeout,
-                            log_path=work / "worker.log")
+                           log_path=work / "worker.log")
     seconds = time.perf_counter() - start
     if not finished:
-        return Outcome(sub, "timeout", (
+        return "timeout", (
             f"grading took longer than {notebook_timeout:g} s and was stopped; the notebook "
-            "probably never finishes (an infinite loop the per-cell timeout cannot interrupt)"),
-            seconds, work)
+            "probably never finishes (an infinite loop the per-cell timeout cannot interrupt)"), seconds
     result_path = work / "result.json"
     if not result_path.is_file():
-        return Outcome(sub, "failed", "the grading process ended without a result "
-                        f"(see logs/{sub.student}.log)", seconds, work)
+        return "failed", ("the grading process ended without a result "
+                          f"(see reports/{spec['assignment']}/logs/{spec['student']}.log)"), seconds
     result = io.read_json(result_path)
     if result["autograde"]["success"]:
-        return Outcome(sub, "graded", "", seconds, work)
-    return Outcome(sub, "failed", _explain_failure(result["autograde"]), seconds, work)
+        return "graded", "", seconds
+    return "failed", _explain_failure(result["autograde"]), seconds
 
 
 def run_guarded(cmd: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeout: float,
@@ -101,12 +147,12 @@ def _explain_failure(autograde: Mapping[str, Any]) -> str:
 def main(argv: Sequence[str]) -> int:
     """Grade one submission in its course folder (run by :func:`grade_one`)."""
     spec = io.read_json(argv[0])
-    root = Path(spec["course"]).resolve()
+    root = Path(argv[0]).resolve().parent
     os.chdir(root)
     import sqlalchemy.exc
 
     warnings.simplefilter("ignore", category=sqlalchemy.exc.SAWarning)
-    from nbgrader.converters import Autograde, GenerateFeedback
+    from nbgrader.converters import Autograde
     from nbgrader.coursedir import CourseDirectory
     from nbgrader.utils import capture_log
     from traitlets.config import Config
@@ -119,9 +165,11 @@ def main(argv: Sequence[str]) -> int:
     if spec.get("cell_timeout"):
         overrides.Execute.timeout = int(spec["cell_timeout"])
     config.merge(overrides)
+    config.merge(_execution_config(spec.get("sandbox")))
     coursedir = CourseDirectory(config=config)
-    coursedir.assignment_id = spec["assignment"]
-    coursedir.student_id = spec["student"]
+    assignment, student = spec["assignment"], spec["student"]
+    coursedir.assignment_id = assignment
+    coursedir.student_id = student
     start = time.perf_counter()
     grader = Autograde(coursedir=coursedir, config=config)
     grader.force = True
@@ -130,15 +178,50 @@ def main(argv: Sequence[str]) -> int:
     result["autograde_seconds"] = time.perf_counter() - start
     _print_log("autograde", result["autograde"])
     if result["autograde"]["success"]:
-        feedback_config = copy.deepcopy(config)
-        feedback_config.HTMLExporter.template_name = "feedback"
-        feedback = GenerateFeedback(coursedir=coursedir, config=feedback_config)
-        feedback.force = True
-        result["feedback"] = capture_log(feedback)
-        _print_log("generate_feedback", result["feedback"])
+        try:
+            _write_feedback(root, assignment, student, str(config.CourseDirectory.course_id))
+            result["feedback"] = {"success": True}
+        except Exception as exc:  # the grade stands; the instructor sees why there is no page
+            result["feedback"] = {"success": False, "error": f"{type(exc).__name__}: {exc}"}
+        _print_log("feedback", result["feedback"])
     result["seconds"] = time.perf_counter() - start
     io.write_json(root / "result.json", result)
     return 0
+
+
+def _execution_config(sandbox: Mapping[str, Any] | None) -> Any:
+    """How the notebook runs: its kernel in the sandbox, or, unsandboxed, outputs capped."""
+    from traitlets.config import Config
+
+    from course_utils.grading import sandbox as sandboxing
+
+    if sandbox:
+        return sandboxing.sandbox_config(sandboxing.Limits(**sandbox["limits"]))
+    from nbgrader.converters import Autograde
+    from nbgrader.preprocessors import IgnorePattern
+
+    steps: list[type] = []
+    for step in Autograde.class_traits()["autograde_preprocessors"].default():
+        steps.append(step)
+        if step is IgnorePattern:
+            steps.append(sandboxing.LimitOutputBytes)
+    config = Config()
+    config.Autograde.autograde_preprocessors = steps
+    return config
+
+
+def _write_feedback(root: Path, assignment: str, student: str, course_id: str) -> None:
+    """The student's feedback page: scores and messages, no hidden tests, no raw HTML."""
+    from course_utils.grading import feedback
+
+    graded = release.read_notebook(root / "autograded" / student / assignment
+                                   / f"{assignment}.ipynb")
+    master = release.read_notebook(root / "source" / assignment / f"{assignment}.ipynb")
+    safe = feedback.feedback_notebook(graded, master)
+    resources = feedback.feedback_resources(sqlite_url(root / "gradebook.db"), course_id,
+                                            assignment, student, notebook=assignment)
+    io.write_text(root / "feedback" / student / assignment / f"{assignment}.html",
+                  feedback.render_feedback(safe, resources))
 
 
 def _print_log(step: str, outcome: Mapping[str, Any]) -> None:
