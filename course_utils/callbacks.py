@@ -8,8 +8,9 @@ temporaries a killed one could not.
 
 * :class:`TrainingMonitor` writes ``history.json`` and ``curves.png`` after
   every epoch, so the curves can be watched while a run trains.
-* :class:`EpochCheckpoint` saves the whole model (weights and optimizer state)
-  as ``epoch_NNNN.keras`` every ``every`` epochs and keeps the last ``keep``.
+* :class:`EpochCheckpoint` saves the whole model (weights, optimizer state and the
+  random state of its layers, such as dropout's) as ``epoch_NNNN.keras`` every
+  ``every`` epochs and keeps the last ``keep``.
 * :func:`find_latest_checkpoint` and :func:`load_checkpoint` resume a run::
 
       latest = find_latest_checkpoint(run_dir / "checkpoints")
@@ -24,7 +25,11 @@ continues with the fourth.
 
 Why not ``keras.callbacks.ModelCheckpoint`` and ``CSVLogger``? Neither writes
 atomically, ``ModelCheckpoint`` can neither save every N epochs nor prune old
-files, and ``CSVLogger`` draws no curves.
+files, and ``CSVLogger`` draws no curves. And why not ``BackupAndRestore``, which can
+save mid-epoch? It restarts the interrupted epoch from its first batch with the
+weights of mid-epoch, so some batches are trained twice and the resumed run no longer
+matches an uninterrupted one; neither it nor ``model.save`` keeps the dropout layers'
+random state, which :class:`EpochCheckpoint` does.
 
 The two classes are created on first access, so ``import course_utils.callbacks``
 stays free of TensorFlow until a callback is used.
@@ -44,9 +49,11 @@ True
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
+import time
 import warnings
 import zipfile
 from pathlib import Path
@@ -63,16 +70,20 @@ __all__ = [
     "CHECKPOINT_PATTERN",
     "CURVES_FILE",
     "HISTORY_FILE",
+    "STATE_MEMBER",
     "EpochCheckpoint",
     "TrainingMonitor",
     "find_latest_checkpoint",
     "load_checkpoint",
+    "read_checkpoint_state",
 ]
 
 HISTORY_FILE = "history.json"
 CURVES_FILE = "curves.png"
 #: Names of complete checkpoints; temporaries (``.epoch_0003.<random>.tmp.keras``) never match.
 CHECKPOINT_PATTERN = re.compile(r"^epoch_(?P<epoch>\d+)\.keras$")
+#: The member a checkpoint (a zip file) carries beside Keras' own: the random state.
+STATE_MEMBER = "course_training_state.json"
 
 
 class _TrainingMonitor:
@@ -82,7 +93,10 @@ class _TrainingMonitor:
 
     * ``run_dir/history.json``: ``{"epoch": [1, 2, ...], "loss": [...],
       "accuracy": [...], "val_loss": [...], ...}``, one value per epoch for every
-      metric Keras logs, plus ``learning_rate`` (the optimizer's current rate);
+      metric Keras logs, plus ``learning_rate`` (the optimizer's current rate) and
+      ``epoch_seconds`` (wall time since the previous epoch ended, or since ``fit``
+      began: validation and set-up included; their sum is the run's training time,
+      over every resume);
     * ``run_dir/curves.png`` (when ``plot``): loss and accuracy per epoch,
       training solid and validation dashed.
 
@@ -121,6 +135,7 @@ class _TrainingMonitor:
         self.plot = bool(plot)
         self.history: dict[str, list[Any]] = {"epoch": []}
         self._started = False
+        self._epoch_start: float | None = None
 
     @property
     def history_path(self) -> Path:
@@ -133,19 +148,25 @@ class _TrainingMonitor:
         return self.run_dir / CURVES_FILE
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self._epoch_start = time.perf_counter()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         for name in (HISTORY_FILE, CURVES_FILE):
             _remove_stale_temporaries(self.run_dir, name)
         self._started = False
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._begin(epoch)
+
+    def _begin(self, epoch: int) -> None:
         if not self._started:  # the first epoch of this fit() is its initial_epoch
             self._started = True
             self.history = self._previous_history(epoch) if epoch > 0 else {"epoch": []}
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self.on_epoch_begin(epoch)
+        self._begin(epoch)
         record = {key: _to_float(value) for key, value in (logs or {}).items()}
+        if self._epoch_start is not None:
+            record.setdefault("epoch_seconds", time.perf_counter() - self._epoch_start)
         if "learning_rate" not in record:
             learning_rate = self._current_learning_rate()
             if learning_rate is not None:
@@ -156,6 +177,7 @@ class _TrainingMonitor:
             from course_utils import plots
 
             plots.save_figure(_plot_curves(self.history), self.curves_path)
+        self._epoch_start = time.perf_counter()  # the next epoch's time starts here
 
     def _previous_history(self, initial_epoch: int) -> dict[str, list[Any]]:
         """The saved history cut to epochs ``1..initial_epoch``."""
@@ -190,8 +212,11 @@ class _EpochCheckpoint:
 
     A checkpoint is the whole model as ``model.save`` writes it: architecture,
     weights and optimizer state (its ``iterations`` and slot variables such as
-    Adam's moments), so :func:`load_checkpoint` resumes training exactly where
-    it stopped. ``NNNN`` is the number of epochs done (1-based), the
+    Adam's moments), plus what ``model.save`` leaves out: the state of the
+    layers' random seed generators (the next dropout masks), in a member
+    :data:`STATE_MEMBER` of the same file. So :func:`load_checkpoint` resumes
+    training exactly where it stopped: the resumed epochs draw the dropout masks an
+    uninterrupted run would. ``NNNN`` is the number of epochs done (1-based), the
     ``initial_epoch`` to resume with.
 
     Each file is written to a hidden temporary next to it and renamed into
@@ -255,6 +280,10 @@ class _EpochCheckpoint:
         target = self.checkpoint_dir / f"epoch_{done:04d}.keras"
         with io.atomic_path(target) as tmp:
             self.model.save(tmp)
+            state = {"epoch": done, "random_state": [
+                _to_int_list(v) for v in _random_state_variables(self.model)]}
+            with zipfile.ZipFile(tmp, "a") as zf:
+                zf.writestr(STATE_MEMBER, json.dumps(state))
             with open(tmp, "rb") as fh:  # the bytes are on disk before the rename
                 os.fsync(fh.fileno())
         self.last_saved = target
@@ -289,7 +318,12 @@ def find_latest_checkpoint(checkpoint_dir: str | os.PathLike[str]) -> tuple[Path
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> keras.Model:
-    """Load a checkpoint: the compiled model with its weights and optimizer state.
+    """Load a checkpoint: the compiled model with its weights, optimizer and random state.
+
+    The random state (the layers' seed generators, see :class:`EpochCheckpoint`) is
+    set back too; a checkpoint without it (written by ``model.save`` or an older
+    course-utils) loads with a ``RuntimeWarning`` that says the resumed epochs will
+    draw other dropout masks than an uninterrupted run.
 
     Resume with ``model.fit(..., initial_epoch=epoch)``, ``epoch`` being the
     number in the file name (see :func:`find_latest_checkpoint`). Raises
@@ -318,9 +352,58 @@ def load_checkpoint(path: str | os.PathLike[str]) -> keras.Model:
         raise ValueError(f"checkpoint {p}: expected a .keras file written by EpochCheckpoint")
     keras = import_keras()
     try:
-        return keras.saving.load_model(p)
+        model = keras.saving.load_model(p)
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
         raise ValueError(f"checkpoint {p}: not a readable Keras model file ({exc})") from exc
+    saved = read_checkpoint_state(p).get("random_state")
+    variables = _random_state_variables(model)
+    if saved is None or len(saved) != len(variables):
+        if variables:
+            warnings.warn(
+                f"checkpoint {p} holds no random state for this model's {len(variables)} seed "
+                f"generator(s): the resumed epochs draw other dropout masks than an "
+                f"uninterrupted run, so their results differ from its", RuntimeWarning,
+                stacklevel=2,
+            )
+        return model
+    for variable, value in zip(variables, saved, strict=True):
+        variable.assign(value)
+    return model
+
+
+def read_checkpoint_state(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """What :class:`EpochCheckpoint` stored beside the model: ``{"epoch", "random_state"}``.
+
+    An empty dict for a checkpoint without it (one written by ``model.save`` alone).
+
+    >>> import tempfile, pathlib, zipfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "epoch_0001.keras"
+    >>> with zipfile.ZipFile(path, "w") as zf:
+    ...     zf.writestr(STATE_MEMBER, '{"epoch": 1, "random_state": [[3, 8]]}')
+    >>> read_checkpoint_state(path)
+    {'epoch': 1, 'random_state': [[3, 8]]}
+    """
+    p = Path(path)
+    try:
+        with zipfile.ZipFile(p) as zf:
+            if STATE_MEMBER not in zf.namelist():
+                return {}
+            state = json.loads(zf.read(STATE_MEMBER))
+    except (OSError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
+        raise ValueError(f"checkpoint {p}: its training state cannot be read ({exc})") from exc
+    if not isinstance(state, dict):
+        raise ValueError(f"checkpoint {p}: {STATE_MEMBER} must hold a JSON object")
+    return state
+
+
+def _random_state_variables(model: Any) -> list[Any]:
+    """The model's seed-generator states, in layer order: its variables that are no weights."""
+    weights = {id(v) for v in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
+
+
+def _to_int_list(variable: Any) -> list[int]:
+    return [int(x) for x in variable.numpy().ravel()]
 
 
 def _list_checkpoints(folder: Path) -> list[tuple[Path, int]]:

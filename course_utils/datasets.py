@@ -34,6 +34,7 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -48,7 +49,9 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "build_augmentation",
     "flip_hands",
+    "epoch_seed",
     "make_dataset",
+    "make_epochs",
     "random_flip_hands",
     "split_train_val",
 ]
@@ -144,18 +147,8 @@ def make_dataset(
     [4, 4, 2]
     """
     tf = import_tensorflow()
-    x = np.asarray(x)
-    if x.ndim == 4 and x.shape[-1] == 1:
-        x = x[..., 0]
-    if x.ndim != 3 or x.shape[1] != x.shape[2] or x.dtype != np.uint8:
-        raise ValueError(
-            f"x: expected uint8 images of shape (n, size, size), got {x.dtype} {x.shape}"
-        )
-    y = label_scheme.check_labels(y, name="y")
-    if y.shape != (len(x),):
-        raise ValueError(f"y: expected {len(x)} labels (one per image), got shape {y.shape}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or batch_size < 1:
-        raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
+    x, y = _check_images(x, y)
+    batch_size = _check_batch_size(batch_size)
     if augment and not training:
         raise ValueError(
             "augment=True needs training=True: augment training data only, never "
@@ -167,24 +160,112 @@ def make_dataset(
         if cache:
             ds = ds.cache()
         ds = ds.shuffle(len(x), seed=int(seed), reshuffle_each_iteration=True)
-    ds = ds.batch(int(batch_size))
+    ds = ds.batch(batch_size)
     ds = ds.map(_to_float, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if cache and not training:
         # Evaluation batches are the same on every pass: keep them ready, scaled, so a
         # new pass (a validation after every epoch) does not set up the scaling again.
         ds = ds.cache()
     if augment:
-        augmentation = build_augmentation(seed=seed)
-
-        def _augment(images: Any, batch_labels: Any) -> tuple[Any, Any]:
-            images = augmentation(images, training=True)
-            return random_flip_hands(images, batch_labels, seed=seed)
-
         # One batch at a time: the random layers draw from stateful seed generators, and
         # parallel calls would draw in a different order on every run (prefetch still
         # overlaps the augmentation with training).
-        ds = ds.map(_augment)
+        ds = ds.map(_augmenter(seed))
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def make_epochs(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    batch_size: int,
+    epochs: Sequence[int],
+    augment: bool = False,
+    seed: int = 0,
+) -> tf.data.Dataset:
+    """Training batches for ``epochs`` (epoch numbers from 0), one epoch after another.
+
+    Like ``make_dataset(..., training=True)``, but epoch ``e`` is shuffled (and
+    augmented) with its own seed, :func:`epoch_seed` ``(seed, e)``: what epoch ``e``
+    sees depends on nothing that ran before it. A run resumed after ``k`` epochs builds
+    ``epochs=range(k, n)`` and trains on exactly the batches an uninterrupted run with
+    ``range(0, n)`` sees from epoch ``k`` on. Pass it to ``fit`` with
+    ``steps_per_epoch=math.ceil(len(x) / batch_size)`` (and ``initial_epoch=k``): one
+    iterator then runs through all the epochs.
+
+    Raises ``ValueError`` naming the argument like :func:`make_dataset`, and for an
+    empty ``epochs``.
+
+    Examples
+    --------
+    >>> x = np.arange(10, dtype=np.uint8).repeat(4).reshape(10, 2, 2); y = np.arange(10)
+    >>> whole = [b.numpy().tolist() for _, b in make_epochs(x, y, batch_size=5, epochs=range(3))]
+    >>> later = [b.numpy().tolist() for _, b in make_epochs(x, y, batch_size=5, epochs=[2])]
+    >>> len(whole), whole[4:] == later
+    (6, True)
+    """
+    tf = import_tensorflow()
+    x, y = _check_images(x, y)
+    batch_size = _check_batch_size(batch_size)
+    chosen = [int(e) for e in epochs]
+    if not chosen or min(chosen) < 0:
+        raise ValueError(f"epochs: expected epoch numbers >= 0, got {list(epochs)!r}")
+    source = tf.data.Dataset.from_tensor_slices((x, y))
+    ds = None
+    for epoch in chosen:
+        epoch_rng = epoch_seed(seed, epoch)
+        one = source.shuffle(len(x), seed=epoch_rng, reshuffle_each_iteration=False)
+        one = one.batch(batch_size)
+        one = one.map(_to_float, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        if augment:
+            one = one.map(_augmenter(epoch_rng))  # one batch at a time, as in make_dataset
+        ds = one if ds is None else ds.concatenate(one)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of epoch ``epoch``'s shuffling and augmentation in :func:`make_epochs`.
+
+    A function of ``(seed, epoch)`` only, below ``2**30`` (room for the ``+ 1..3`` of
+    :func:`build_augmentation`'s layers).
+
+    >>> epoch_seed(42, 3) == epoch_seed(42, 3) != epoch_seed(42, 4)
+    True
+    """
+    state = np.random.SeedSequence([int(seed), int(epoch)]).generate_state(1)
+    return int(state[0] >> 2)
+
+
+def _augmenter(seed: int) -> Any:
+    """The batch function of :func:`build_augmentation` and :func:`random_flip_hands`."""
+    augmentation = build_augmentation(seed=seed)
+
+    def _augment(images: Any, batch_labels: Any) -> tuple[Any, Any]:
+        images = augmentation(images, training=True)
+        return random_flip_hands(images, batch_labels, seed=seed)
+
+    return _augment
+
+
+def _check_images(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``x`` as uint8 ``(n, s, s)`` and ``y`` as labels, one per image, or ``ValueError``."""
+    x = np.asarray(x)
+    if x.ndim == 4 and x.shape[-1] == 1:
+        x = x[..., 0]
+    if x.ndim != 3 or x.shape[1] != x.shape[2] or x.dtype != np.uint8:
+        raise ValueError(
+            f"x: expected uint8 images of shape (n, size, size), got {x.dtype} {x.shape}"
+        )
+    y = label_scheme.check_labels(y, name="y")
+    if y.shape != (len(x),):
+        raise ValueError(f"y: expected {len(x)} labels (one per image), got shape {y.shape}")
+    return x, y
+
+
+def _check_batch_size(batch_size: int) -> int:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or batch_size < 1:
+        raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
+    return int(batch_size)
 
 
 def _to_float(images: Any, batch_labels: Any) -> tuple[Any, Any]:

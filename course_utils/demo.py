@@ -18,7 +18,18 @@ from course_utils import profiles
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``course demo``."""
+    """Arguments of ``course demo``.
+
+    >>> p = argparse.ArgumentParser(); configure_parser(p)
+    >>> p.parse_args([]).profile
+    'cpu'
+    """
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = (
+        "examples:\n"
+        "  course demo                       what `make demo` runs (a few minutes)\n"
+        "  course demo --profile smoke       the same, with the training run at the smallest size\n"
+    )
     parser.add_argument("--profile", default="cpu", choices=sorted(profiles.PROFILES),
                         help="profile of the training run (default: cpu)")
     parser.add_argument("--out", default="runs/demo", metavar="DIR",

@@ -36,7 +36,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, Literal
 
-from course_utils import profiles
+from course_utils import install, profiles
 
 #: Compute capability from which NVIDIA GPUs have Tensor Cores (Volta and newer),
 #: the hardware that makes float16 matrix products faster than float32.
@@ -541,6 +541,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     >>> p.parse_args(["--json"]).json
     True
     """
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = (
+        "examples:\n"
+        "  course doctor                 what this machine has and the profile it gets\n"
+        "  COURSE_PROFILE=smoke course doctor --json   the report as JSON, profile forced\n"
+    )
     parser.add_argument(
         "--json", action="store_true", help="print the report as JSON instead of a table"
     )
@@ -651,7 +657,7 @@ def _hints(report: DeviceReport) -> list[str]:
     if report.driver_gpus and not report.gpus:
         hints.append(
             f"nvidia-smi sees {len(report.driver_gpus)} GPU(s) ({', '.join(report.driver_gpus)}) "
-            "but TensorFlow sees none: install the CUDA build, pip install 'course-utils[gpu]'"
+            f"but TensorFlow sees none: install the CUDA build: {install.install_hint('gpu')}"
         )
     if report.accelerator == "CPU" and report.platform == "colab":
         hints.append("for a GPU: Runtime > Change runtime type > T4 GPU, then rerun the notebook")

@@ -63,11 +63,12 @@ from typing import Final
 
 import numpy as np
 
-from course_utils import labels, profiles
+from course_utils import io, labels, profiles
 
 __all__ = [
     "ALT_STYLE",
     "DEFAULT_STYLE",
+    "DataFolder",
     "FingersSplits",
     "FingersStyle",
     "PUBLIC_IMAGE_SIZE",
@@ -76,6 +77,7 @@ __all__ = [
     "load_fingers",
     "load_public_layout",
     "make_fingers",
+    "read_data_folder",
     "run_command",
 ]
 
@@ -554,10 +556,60 @@ def _split_seeds(seed: int) -> tuple[int, int, int]:
     return int(state[0]), int(state[1]), int(state[2])
 
 
+@dataclasses.dataclass(frozen=True)
+class DataFolder:
+    """A folder in the public layout, read and checked: its images at their own size.
+
+    What :func:`read_data_folder` returns and :func:`load_fingers` accepts as
+    ``data_dir``: reading it needs no profile, so every file of a folder can be checked
+    before the profile is chosen (which may import TensorFlow to look for a GPU).
+    """
+
+    root: Path
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+def read_data_folder(data_dir: str | os.PathLike[str]) -> DataFolder:
+    """Read and check a folder in the public layout (``train/`` and ``test/``).
+
+    Raises ``FileNotFoundError`` for a missing folder or split, and ``ValueError``
+    naming the file or folder and what was expected (see :func:`load_public_layout`),
+    also for a ``train/`` with fewer than 2 images (it is split into training and
+    validation data).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> x, y = make_fingers(12, image_size=32)
+    >>> out = export_public_layout(pathlib.Path(tempfile.mkdtemp()) / "set",
+    ...                            {"train": (x, y), "test": (x[:3], y[:3])})
+    >>> folder = read_data_folder(out)
+    >>> folder.x_train.shape, len(folder.y_test)
+    ((12, 32, 32), 3)
+    """
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"{root}: data folder not found; expected a folder with train/ and test/ "
+            f"sub-folders of PNG files named {labels.FILENAME_PATTERN}"
+        )
+    x_train, y_train = load_public_layout(root / "train")
+    x_test, y_test = load_public_layout(root / "test")
+    if len(y_train) < 2:
+        raise ValueError(
+            f"{root / 'train'}: {len(y_train)} image; expected at least 2 (the training images "
+            f"are split into training and validation data)"
+        )
+    return DataFolder(root, x_train, y_train, x_test, y_test)
+
+
 def load_fingers(
     profile: str | profiles.Profile | None = None,
     *,
-    data_dir: str | os.PathLike[str] | None = None,
+    data_dir: str | os.PathLike[str] | DataFolder | None = None,
     seed: int | None = None,
     style: FingersStyle = DEFAULT_STYLE,
 ) -> FingersSplits:
@@ -568,15 +620,19 @@ def load_fingers(
     profile's), so no image is shared between splits.
 
     With ``data_dir`` the images come from a folder in the public layout
-    (``train/`` and ``test/``, e.g. the real Kaggle set): they are resized to
+    (``train/`` and ``test/``, e.g. the real Kaggle set; or a :class:`DataFolder`
+    read from one already): they are resized to
     the profile's image size, ``train/`` is split into training and validation
     data (stratified, in the profile's proportions) and ``test/`` is the test
     split. A folder holding more images than the profile asks for is
     subsampled (stratified, seeded) to the profile's sizes, so a run costs the
-    same with real and with synthetic data; a smaller folder is used whole.
+    same with real and with synthetic data; a smaller folder is used whole. Any
+    count works, from 2 training images and 1 test image up (with fewer validation
+    images than classes, some classes are missing from validation).
 
-    Raises ``ValueError`` for an unknown profile and the errors of
-    :func:`load_public_layout` for a folder that does not follow the layout.
+    Raises ``ValueError`` for an unknown profile or fewer than 2 training images,
+    and the errors of :func:`load_public_layout` (naming the file and what was
+    expected) for a folder that does not follow the layout.
 
     Examples
     --------
@@ -594,35 +650,42 @@ def load_fingers(
         x_test, y_test = make_fingers(prof.test_size, image_size=size, seed=s_test, style=style)
         return FingersSplits(x_train, y_train, x_val, y_val, x_test, y_test)
 
-    from course_utils.datasets import split_train_val
-
-    root = Path(data_dir)
-    if not root.is_dir():
-        raise FileNotFoundError(
-            f"{root}: data folder not found; expected a folder with train/ and test/ "
-            f"sub-folders of PNG files named {labels.FILENAME_PATTERN}"
-        )
-    x_all, y_all = load_public_layout(root / "train", image_size=prof.image_size)
-    x_test, y_test = load_public_layout(root / "test", image_size=prof.image_size)
+    folder = data_dir if isinstance(data_dir, DataFolder) else read_data_folder(data_dir)
     budget = prof.train_size + prof.val_size
-    x_all, y_all = _subsample(x_all, y_all, budget, seed=seed)
-    x_test, y_test = _subsample(x_test, y_test, prof.test_size, seed=seed)
-    x_train, y_train, x_val, y_val = split_train_val(
-        x_all, y_all, val_fraction=prof.val_size / budget, seed=seed
-    )
-    return FingersSplits(x_train, y_train, x_val, y_val, x_test, y_test)
+    rng = np.random.default_rng(seed)
+    keep = _stratified_pick(folder.y_train, min(budget, len(folder.y_train)), rng)
+    x_all, y_all = _resize_all(folder.x_train[keep], prof.image_size), folder.y_train[keep]
+    keep = _stratified_pick(folder.y_test, min(prof.test_size, len(folder.y_test)), rng)
+    x_test, y_test = _resize_all(folder.x_test[keep], prof.image_size), folder.y_test[keep]
+    n_val = min(max(round(len(y_all) * prof.val_size / budget), 1), len(y_all) - 1)
+    val = _stratified_pick(y_all, n_val, rng)
+    train = np.setdiff1d(np.arange(len(y_all)), val)
+    return FingersSplits(x_all[train], y_all[train], x_all[val], y_all[val], x_test, y_test)
 
 
-def _subsample(x: np.ndarray, y: np.ndarray, n: int, *, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """At most ``n`` images, drawn stratified by class (kept in file order)."""
-    if len(y) <= n:
-        return x, y
-    from sklearn.model_selection import train_test_split
+def _stratified_pick(y: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted indices of ``n`` of the labels ``y``, drawn at random, stratified by class.
 
-    stratify = y if np.bincount(y).min(initial=len(y)) >= 2 else None
-    keep, _ = train_test_split(np.arange(len(y)), train_size=n, stratify=stratify, random_state=seed)
-    keep = np.sort(keep)
-    return x[keep], y[keep]
+    Every class gets its share ``n * count / len(y)`` rounded down; the images left
+    over go to the classes with the largest remainders (ties broken at random). Any
+    ``0 <= n <= len(y)`` works, also fewer images than classes.
+
+    >>> y = np.repeat(np.arange(3), [6, 3, 3])
+    >>> np.bincount(y[_stratified_pick(y, 4, np.random.default_rng(0))]).tolist()
+    [2, 1, 1]
+    """
+    if not 0 <= n <= len(y):
+        raise ValueError(f"n: expected 0 <= n <= {len(y)} (the images there are), got {n}")
+    classes, counts = np.unique(y, return_counts=True)
+    quota = counts * n / max(len(y), 1)
+    take = np.floor(quota).astype(int)
+    remainder = quota - take
+    tie_break = rng.random(len(classes))
+    order = np.lexsort((tie_break, -remainder))  # largest remainder first
+    take[order[: n - int(take.sum())]] += 1
+    picked = [rng.choice(np.flatnonzero(y == c), size=k, replace=False)
+              for c, k in zip(classes, take, strict=True)]
+    return np.sort(np.concatenate(picked)) if picked else np.zeros(0, dtype=np.int64)
 
 
 # ---------------------------------------------------------------------------
@@ -678,6 +741,7 @@ def export_public_layout(
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
+        staging.chmod(0o777 & ~io.current_umask())  # a folder like mkdir's, not mkdtemp's 0o700
         for split, (x, y) in splits.items():
             folder = staging / split
             folder.mkdir()
@@ -844,6 +908,14 @@ def _read_gray_png(path: Path) -> np.ndarray:
     return array
 
 
+def _resize_all(images: np.ndarray, size: int) -> np.ndarray:
+    """``images`` ``(n, s, s)`` resized to ``(n, size, size)`` (as they are if ``s == size``)."""
+    if images.shape[1] == size:
+        return images
+    return np.stack([_resize(image, size) for image in images]) if len(images) else (
+        np.zeros((0, size, size), np.uint8))
+
+
 def _resize(image: np.ndarray, size: int) -> np.ndarray:
     from PIL import Image
 
@@ -859,7 +931,22 @@ DEFAULT_OUT: Final = Path("data") / "fingers"
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``course data``."""
+    """Arguments of ``course data``.
+
+    >>> p = argparse.ArgumentParser(); configure_parser(p)
+    >>> p.parse_args(["--profile", "smoke"]).out
+    'data/fingers'
+    """
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    smoke = profiles.get_profile("smoke")
+    n_smoke = smoke.train_size + smoke.val_size + smoke.test_size
+    parser.epilog = (
+        "examples:\n"
+        f"  course data --profile smoke --out data/tiny   a small set ({n_smoke} images, "
+        f"{smoke.image_size}x{smoke.image_size})\n"
+        "  course data --overwrite                       replace data/fingers\n"
+        "  course train --data data/fingers              then train on it\n"
+    )
     parser.add_argument("--profile", choices=sorted(profiles.PROFILES),
                         help="runtime profile: image size and number of images "
                              "(default: chosen for this machine)")
@@ -870,6 +957,19 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="replace the folder if it is not empty")
 
 
+def _check_can_write_beside(target: Path) -> None:
+    """Raise ``OSError`` naming the folder when ``target`` could not be written there."""
+    parent = target.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryDirectory(prefix=f".{target.name}.", dir=parent).cleanup()
+    except OSError as exc:
+        raise OSError(
+            f"{parent}: cannot write the data set there ({exc.strerror or exc}); expected a "
+            f"folder you can write to (choose one with --out)"
+        ) from exc
+
+
 def run_command(args: argparse.Namespace) -> int:
     """``course data``: export the synthetic set in the public layout and say where.
 
@@ -877,13 +977,14 @@ def run_command(args: argparse.Namespace) -> int:
     traceback) to stderr and returns 2.
     """
     try:
-        profile = profiles.get_profile(args.profile)
         target = Path(args.out)
         if target.is_dir() and any(target.iterdir()) and not args.overwrite:
             raise FileExistsError(
                 f"{target}: folder is not empty; pass --overwrite to replace it, "
                 f"or choose another folder with --out"
             )
+        _check_can_write_beside(target)  # before the profile (it may load TensorFlow) and
+        profile = profiles.get_profile(args.profile)  # the images, which take a while
         data = load_fingers(profile, seed=args.seed)
         out = export_public_layout(target, data, overwrite=args.overwrite)
     except (ValueError, OSError) as exc:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +34,10 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     ``model.save`` wants ``.keras``, matplotlib picks the format) still work.
     On an exception the temporary file is removed and ``path`` is untouched.
 
+    The file gets the permissions a plain ``open(path, "w")`` would give it: those of
+    the file it replaces, or for a new file ``0o666`` less the umask (``0o644`` with
+    the usual umask ``022``), not the owner-only ``0o600`` of a bare temporary file.
+
     >>> import tempfile, pathlib
     >>> target = pathlib.Path(tempfile.mkdtemp()) / "out.txt"
     >>> with atomic_path(target) as tmp:
@@ -43,14 +48,41 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent)
-    os.close(fd)
     tmp = Path(tmp_name)
+    os.close(fd)
+    os.chmod(tmp, _mode_for(target))
     try:
         yield tmp
         os.replace(tmp, target)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def current_umask() -> int:
+    """The process's umask (read without changing it where the system allows).
+
+    >>> 0 <= current_umask() <= 0o777
+    True
+    """
+    try:  # Linux: read it, no race with other threads
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: the classic set-and-restore
+    os.umask(mask)
+    return mask
+
+
+def _mode_for(target: Path) -> int:
+    """Permission bits a new ``target`` gets: the replaced file's, else 0o666 less the umask."""
+    try:
+        return stat.S_IMODE(target.stat().st_mode)
+    except OSError:
+        return 0o666 & ~current_umask()
 
 
 def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:

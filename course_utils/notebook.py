@@ -1,23 +1,25 @@
-"""What every lesson notebook does first: buttons, set-up cell, device report.
+"""What every lesson notebook does first: header, set-up cell, device report.
 
 Each student notebook opens with two cells that ``course release`` writes from
 this module, so they are identical in every lesson and carry one version pin:
 
-1. a header: the lesson title with "Open in Colab" and "View on GitHub" buttons
-   pointing at this release (:func:`header_cell_source`);
+1. a header: the lesson title with "Open in Colab" and "View on GitHub" links
+   pointing at this release (:func:`header_cell_source`); each link is text beside
+   a small logo, so it reads the same offline, where the logos cannot load;
 2. the set-up cell (:func:`setup_cell_source`): on Colab it installs
    ``course_utils`` from the repository at this release's tag, elsewhere it
-   installs nothing; then it calls :func:`setup_notebook`, which quiets
-   TensorFlow, prints the device report and returns the runtime profile.
+   installs nothing; where ``course_utils`` cannot be imported it stops with a
+   sentence that says what to do. Then it calls :func:`setup_notebook`, which
+   quiets TensorFlow, prints the device report and returns the runtime profile.
 
-The repository address is :data:`REPO_URL`, defined here and nowhere else.
+The repository address is one setting, ``[project.urls] Repository`` in
+``pyproject.toml`` (see :mod:`course_utils.install`); ``repo_url`` arguments
+default to it.
 
 Examples
 --------
->>> install_command("0.1.0")
-'pip install --quiet "course-utils @ git+https://github.com/deep-learning-practice/course@v0.1.0"'
->>> colab_url("notebooks/00_workflow.ipynb", version="0.1.0")
-'https://colab.research.google.com/github/deep-learning-practice/course/blob/v0.1.0/notebooks/00_workflow.ipynb'
+>>> colab_url("notebooks/00_workflow.ipynb", version="0.1.0", repo_url="https://github.com/a/b")
+'https://colab.research.google.com/github/a/b/blob/v0.1.0/notebooks/00_workflow.ipynb'
 >>> on_colab({})
 False
 """
@@ -29,12 +31,8 @@ import sys
 from collections.abc import Mapping
 from typing import Any, Final
 
-from course_utils import __version__, profiles
+from course_utils import install, profiles
 
-#: The course repository. The only place its address is written.
-REPO_URL: Final = "https://github.com/deep-learning-practice/course"
-#: Name of the distribution that provides ``course_utils``.
-DISTRIBUTION: Final = "course-utils"
 #: Cell tags that mark the two cells ``course release`` writes into every master.
 HEADER_TAG: Final = "course-header"
 SETUP_TAG: Final = "course-setup"
@@ -42,8 +40,9 @@ SETUP_TAG: Final = "course-setup"
 #: networks; on a CPU-only runtime they still run, in the ``cpu`` profile).
 COLAB_METADATA: Final = {"accelerator": "GPU", "colab": {"gpuType": "T4", "provenance": []}}
 
-_COLAB_BADGE: Final = "https://colab.research.google.com/assets/colab-badge.svg"
-_GITHUB_BADGE: Final = "https://img.shields.io/badge/View%20on-GitHub-181717?logo=github"
+_COLAB_LOGO: Final = "https://colab.research.google.com/img/colab_favicon_256px.png"
+_GITHUB_LOGO: Final = "https://github.githubassets.com/images/modules/logos_page/GitHub-Mark.png"
+_GITHUB: Final = "https://github.com/"
 
 
 def release_tag(version: str | None = None) -> str:
@@ -52,7 +51,7 @@ def release_tag(version: str | None = None) -> str:
     >>> release_tag("1.2.3")
     'v1.2.3'
     """
-    return f"v{__version__ if version is None else _check_version(version)}"
+    return install.release_tag(version)
 
 
 def on_colab(modules: Mapping[str, Any] | None = None) -> bool:
@@ -66,86 +65,130 @@ def on_colab(modules: Mapping[str, Any] | None = None) -> bool:
     return "google.colab" in (sys.modules if modules is None else modules)
 
 
-def install_command(version: str | None = None, *, repo_url: str = REPO_URL) -> str:
-    """The ``pip`` command that installs ``course_utils`` pinned to a release tag.
+def install_command(version: str | None = None, *, repo_url: str | None = None) -> str:
+    """The ``pip`` command the set-up cell runs on Colab: this release, no TensorFlow.
 
     TensorFlow is not pulled in: Colab ships its own build.
 
     >>> install_command("0.2.0", repo_url="https://example.org/course")
     'pip install --quiet "course-utils @ git+https://example.org/course@v0.2.0"'
     """
-    return f'pip install --quiet "{DISTRIBUTION} @ git+{repo_url}@{release_tag(version)}"'
+    return install.install_command(version=version, repo_url=repo_url, quiet=True)
 
 
-def github_url(path: str, *, version: str | None = None, repo_url: str = REPO_URL) -> str:
+def on_github(repo_url: str | None = None) -> bool:
+    """Whether the repository is on GitHub (Colab opens notebooks only from there).
+
+    >>> on_github("https://github.com/a/b"), on_github("https://gitlab.com/a/b")
+    (True, False)
+    """
+    url = install.repository_url() if repo_url is None else install.check_repo_url(repo_url)
+    return url.startswith(_GITHUB)
+
+
+def github_url(path: str, *, version: str | None = None, repo_url: str | None = None) -> str:
     """Address of a repository file at a release tag on GitHub.
 
-    >>> github_url("notebooks/00_workflow.ipynb", version="0.1.0")
-    'https://github.com/deep-learning-practice/course/blob/v0.1.0/notebooks/00_workflow.ipynb'
+    >>> github_url("notebooks/00_workflow.ipynb", version="0.1.0", repo_url="https://github.com/a/b")
+    'https://github.com/a/b/blob/v0.1.0/notebooks/00_workflow.ipynb'
     """
-    return f"{repo_url}/blob/{release_tag(version)}/{_check_path(path)}"
+    url = install.repository_url() if repo_url is None else install.check_repo_url(repo_url)
+    return f"{url}/blob/{release_tag(version)}/{_check_path(path)}"
 
 
-def colab_url(path: str, *, version: str | None = None, repo_url: str = REPO_URL) -> str:
+def colab_url(path: str, *, version: str | None = None, repo_url: str | None = None) -> str:
     """Address that opens a repository notebook at a release tag in Colab.
 
     >>> colab_url("notebooks/x.ipynb", version="1.0.0", repo_url="https://github.com/a/b")
     'https://colab.research.google.com/github/a/b/blob/v1.0.0/notebooks/x.ipynb'
     """
-    prefix = "https://github.com/"
-    if not repo_url.startswith(prefix):
-        raise ValueError(f"repo_url must be a GitHub address ({prefix}...), got {repo_url!r}")
-    repo = repo_url.removeprefix(prefix).rstrip("/")
+    url = install.repository_url() if repo_url is None else install.check_repo_url(repo_url)
+    if not url.startswith(_GITHUB):
+        raise ValueError(
+            f"repo_url: expected a GitHub address ({_GITHUB}...), Colab opens notebooks only "
+            f"from GitHub; got {url!r}"
+        )
     return (
-        f"https://colab.research.google.com/github/{repo}/blob/{release_tag(version)}/"
-        f"{_check_path(path)}"
+        f"https://colab.research.google.com/github/{url.removeprefix(_GITHUB)}/blob/"
+        f"{release_tag(version)}/{_check_path(path)}"
     )
 
 
-def header_cell_source(title: str, path: str, *, version: str | None = None) -> str:
-    """Markdown of a lesson's first cell: its title and the Colab / GitHub buttons.
+def header_cell_source(title: str, path: str, *, version: str | None = None,
+                       repo_url: str | None = None) -> str:
+    """Markdown of a lesson's first cell: its title and the Colab / GitHub links.
 
-    ``path`` is the student notebook's path in the repository.
+    ``path`` is the student notebook's path in the repository. Each link is text with
+    a small logo beside it (no alternative text, so nothing shows where the logo cannot
+    load): offline the links read and work the same. A repository outside GitHub gets
+    one link to it instead (Colab opens notebooks from GitHub only).
 
-    >>> print(header_cell_source("00 Workflow", "notebooks/00_workflow.ipynb", version="0.1.0"))
+    >>> print(header_cell_source("00 Workflow", "notebooks/00_workflow.ipynb", version="0.1.0",
+    ...                          repo_url="https://github.com/a/b"))
     ... # doctest: +NORMALIZE_WHITESPACE +ELLIPSIS
     # 00 Workflow
     <BLANKLINE>
-    [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab...)
-    [![View on GitHub](...)](https://github.com/deep-learning-practice/course/blob/v0.1.0/...)
+    <a href="https://colab.research.google.com/github/a/b/blob/v0.1.0/notebooks/00_workflow.ipynb">...Open in Colab</a>
+    &nbsp;
+    <a href="https://github.com/a/b/blob/v0.1.0/notebooks/00_workflow.ipynb">...View on GitHub</a>
     """
     title = title.strip()
     if not title or "\n" in title:
-        raise ValueError(f"title must be one non-empty line, got {title!r}")
+        raise ValueError(f"title: expected one non-empty line, got {title!r}")
+    url = install.repository_url() if repo_url is None else install.check_repo_url(repo_url)
+    if not url.startswith(_GITHUB):
+        return f"# {title}\n\nSource: <{url}> (release {release_tag(version)}, {_check_path(path)})"
+    colab = colab_url(path, version=version, repo_url=url)
+    github = github_url(path, version=version, repo_url=url)
     return (
         f"# {title}\n\n"
-        f"[![Open In Colab]({_COLAB_BADGE})]({colab_url(path, version=version)})\n"
-        f"[![View on GitHub]({_GITHUB_BADGE})]({github_url(path, version=version)})"
+        f'<a href="{colab}"><img src="{_COLAB_LOGO}" height="20" alt=""> Open in Colab</a>\n'
+        f"&nbsp;\n"
+        f'<a href="{github}"><img src="{_GITHUB_LOGO}" height="20" alt=""> View on GitHub</a>'
     )
 
 
-def setup_cell_source(version: str | None = None) -> str:
+def setup_cell_source(version: str | None = None, *, repo_url: str | None = None) -> str:
     """Python source of every lesson's set-up cell.
 
     On Colab (and only there) a missing ``course_utils`` is installed with
-    :func:`install_command`; anywhere else a missing package is an error that
-    says how to install it. Then :func:`setup_notebook` runs.
+    :func:`install_command`. Where it still cannot be imported (outside Colab, or the
+    install failed) the cell stops with one sentence that says what to do, naming
+    the command that installs this release. A ``course_utils`` that is installed but
+    fails to import (a broken dependency) shows that error itself. Then
+    :func:`setup_notebook` runs.
 
-    >>> "%pip install" in setup_cell_source("0.1.0")
+    >>> source = setup_cell_source("0.1.0", repo_url="https://github.com/a/b")
+    >>> "%pip install" in source and "git+https://github.com/a/b@v0.1.0" in source
     True
     """
+    colab = install_command(version, repo_url=repo_url)
+    local = install.install_command("cpu", version=version, repo_url=repo_url)
     return (
-        "# Set-up: on Colab, install the course helpers pinned to this release;\n"
-        "# anywhere else they are installed already and this installs nothing.\n"
+        "# Set-up: on Colab, install the course helpers pinned to this release; anywhere\n"
+        "# else they must be installed already, and this cell says how when they are not.\n"
         "try:\n"
         "    from course_utils import notebook\n"
-        "except ImportError:\n"
+        "except ModuleNotFoundError as missing:\n"
         "    import sys\n"
         "\n"
-        '    if "google.colab" not in sys.modules:\n'
+        '    if missing.name != "course_utils":  # installed, but a dependency is missing\n'
         "        raise\n"
-        f"    %{install_command(version)}\n"
-        "    from course_utils import notebook\n"
+        '    on_colab = "google.colab" in sys.modules\n'
+        "    if on_colab:\n"
+        f"        %{colab}\n"
+        "    try:\n"
+        "        from course_utils import notebook\n"
+        "    except ModuleNotFoundError:\n"
+        "        if on_colab:\n"
+        '            why = ("Installing the course helpers failed (pip says why above): check "\n'
+        '                   "that this runtime reaches the internet, then run this cell again.")\n'
+        "        else:\n"
+        '            why = ("The course helpers (course_utils) are not installed for "\n'
+        '                   f"{sys.executable}: in a clone of the course run `make lab`, or run "\n'
+        f"                   '%{local}'\n"
+        '                   " in this notebook, then restart the kernel and run this cell again.")\n'
+        "        raise ModuleNotFoundError(why) from None\n"
         "\n"
         "profile = notebook.setup_notebook()"
     )
@@ -222,13 +265,6 @@ def _figure_png(fig: Any) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", bbox_inches="tight")
     return buffer.getvalue()
-
-
-def _check_version(version: str) -> str:
-    text = str(version).strip().removeprefix("v")
-    if not text or any(ch.isspace() for ch in text):
-        raise ValueError(f"version must look like 1.2.3, got {version!r}")
-    return text
 
 
 def _check_path(path: str) -> str:

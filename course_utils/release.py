@@ -40,7 +40,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from course_utils import io, notebook
+from course_utils import install, io, notebook
 
 #: Profile the masters run in while nbgrader generates the student versions.
 RELEASE_PROFILE: Final = "smoke"
@@ -102,7 +102,8 @@ def find_course_root(start: str | os.PathLike[str] | None = None) -> Path:
             return candidate
     raise FileNotFoundError(
         f"no nbgrader course found from {here}: expected assignments/nbgrader_config.py "
-        "and assignments/source/ in this folder or a parent (run from the repository)"
+        "and assignments/source/ in this folder or a parent (run from the course repository, "
+        "or name the course root with --course DIR)"
     )
 
 
@@ -165,8 +166,11 @@ def lesson_title(nb: Any) -> str:
     raise ValueError("the notebook has no title: its first markdown cell needs a '# Title' line")
 
 
-def stamp_master(nb: Any, lesson: str) -> bool:
+def stamp_master(nb: Any, lesson: str, *, repo_url: str | None = None) -> bool:
     """Write the standard header and set-up cells into a master; True if it changed.
+
+    Their links and install command point at ``repo_url`` (default: the repository
+    setting, see :func:`course_utils.install.repository_url`) at this release's tag.
 
     The cells are found by their tags (:data:`course_utils.notebook.HEADER_TAG`,
     :data:`course_utils.notebook.SETUP_TAG`); a master without them gets them as
@@ -177,8 +181,8 @@ def stamp_master(nb: Any, lesson: str) -> bool:
     import nbformat
 
     title = lesson_title(nb)
-    header = notebook.header_cell_source(title, student_notebook_path(lesson))
-    setup = notebook.setup_cell_source()
+    header = notebook.header_cell_source(title, student_notebook_path(lesson), repo_url=repo_url)
+    setup = notebook.setup_cell_source(repo_url=repo_url)
     changed = False
     for key, value in notebook.COLAB_METADATA.items():
         if nb.metadata.get(key) != value:
@@ -362,7 +366,9 @@ def release_lessons(
     """Regenerate the student notebooks (or, with ``check``, report stale ones).
 
     ``lessons`` defaults to every lesson with a master. Without ``check`` the
-    masters' header and set-up cells are stamped (:func:`stamp_master`) and
+    masters' header and set-up cells are stamped (:func:`stamp_master`) with the
+    repository setting of the course's own ``pyproject.toml`` (beside the course root;
+    the installed package's otherwise), and
     ``notebooks/<lesson>.ipynb`` is written when its bytes differ; student
     notebooks whose master is gone are removed. With ``check`` nothing is
     written and :attr:`ReleaseReport.stale` lists what a release would change.
@@ -376,6 +382,7 @@ def release_lessons(
     root = find_course_root() if course_root is None else Path(course_root).resolve()
     out_dir = default_notebooks_dir(root) if notebooks_dir is None else Path(notebooks_dir)
     all_lessons = list_lessons(root)
+    repo_url = install.repository_url(root.parent)
     chosen = all_lessons if lessons is None else list(lessons)
     for lesson in chosen:
         master_path(lesson, root)  # validates the name and that the master exists
@@ -386,7 +393,7 @@ def release_lessons(
     for lesson in chosen:
         path = master_path(lesson, root)
         master = read_notebook(path)
-        if stamp_master(master, lesson):
+        if stamp_master(master, lesson, repo_url=repo_url):
             if check:
                 stale.append(f"{path}: header or set-up cell out of date (run `course release`)")
             else:
@@ -419,6 +426,15 @@ def release_lessons(
 # --------------------------------------------------------------------------- CLI
 
 
+EXAMPLES = """\
+examples:
+  course release                     regenerate every lesson (run from the repository)
+  course release 00_workflow         one lesson
+  course release --check             exit status 1 when notebooks/ is stale (CI)
+  course release --course ~/mycourse/assignments --out ~/mycourse/notebooks
+"""
+
+
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``course release``.
 
@@ -426,14 +442,19 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     >>> p.parse_args(["--check", "00_workflow"]).lessons
     ['00_workflow']
     """
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = EXAMPLES
     parser.add_argument("lessons", nargs="*", metavar="LESSON",
                         help="lessons to release, e.g. 00_workflow (default: all)")
     parser.add_argument("--check", action="store_true",
                         help="write nothing; exit with status 1 if notebooks/ is stale")
     parser.add_argument("--course", metavar="DIR",
-                        help="nbgrader course root (default: assignments/ of this repository)")
+                        help="the nbgrader course root, the folder with nbgrader_config.py and "
+                             "source/ (default: assignments/ found in the working folder or "
+                             "one of its parents)")
     parser.add_argument("--out", metavar="DIR",
-                        help="folder of the student notebooks (default: notebooks/)")
+                        help="folder of the student notebooks (default: notebooks/ beside "
+                             "the course root)")
 
 
 def run_command(args: argparse.Namespace) -> int:

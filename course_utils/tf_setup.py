@@ -51,7 +51,9 @@ def quiet_environment() -> None:
 def import_tensorflow() -> ModuleType:
     """Return the ``tensorflow`` module, importing it quietly the first time.
 
-    Raises ``ImportError`` with install instructions when TensorFlow is missing.
+    Raises ``ImportError`` with install instructions when TensorFlow is missing, and
+    one that names the real cause when TensorFlow is installed but fails to import (a
+    broken ``google.protobuf``, say); the original error is chained to it.
     """
     quiet_environment()
     if "tensorflow" in sys.modules:
@@ -59,12 +61,8 @@ def import_tensorflow() -> ModuleType:
     try:
         with _filtered_stderr():
             import tensorflow as tf
-    except ImportError as exc:  # pragma: no cover - exercised only without TF
-        raise ImportError(
-            "TensorFlow is not installed. Install the course with the CPU build "
-            "(pip install 'course-utils[cpu]') or the CUDA build ('course-utils[gpu]'); "
-            "on Colab TensorFlow is already there."
-        ) from exc
+    except ImportError as exc:
+        raise ImportError(_import_failure(exc)) from exc
     tf.get_logger().setLevel(logging.ERROR)
     try:
         from absl import logging as absl_logging
@@ -75,6 +73,34 @@ def import_tensorflow() -> ModuleType:
     warnings.filterwarnings("ignore", module=r"keras(\..*)?")
     warnings.filterwarnings("ignore", module=r"tensorflow(\..*)?")
     return tf
+
+
+def _import_failure(exc: ImportError) -> str:
+    """What to tell a user whose ``import tensorflow`` raised ``exc``.
+
+    >>> print(_import_failure(ModuleNotFoundError("No module named 'tensorflow'", name="tensorflow")))
+    ... # doctest: +ELLIPSIS
+    TensorFlow is not installed for ...: install the course with its CPU build: in a clone ...
+    >>> print(_import_failure(ImportError("cannot import name 'runtime_version' from "
+    ...                                   "'google.protobuf'", name="google.protobuf")))
+    ... # doctest: +ELLIPSIS
+    TensorFlow is installed but importing it failed in google.protobuf: cannot import name ...
+    """
+    from course_utils import install
+
+    if isinstance(exc, ModuleNotFoundError) and exc.name == "tensorflow":
+        return (
+            f"TensorFlow is not installed for {sys.executable}: install the course with its "
+            f"CPU build: {install.install_hint('cpu')} (the CUDA build: [gpu] instead of "
+            f"[cpu]); on Colab TensorFlow is already there."
+        )
+    where = f" in {exc.name}" if exc.name else ""
+    return (
+        f"TensorFlow is installed but importing it failed{where}: {exc}. "
+        f"`{sys.executable} -m pip check` lists the installed packages that do not fit "
+        f"together; reinstalling the course's TensorFlow build mends most cases: "
+        f"{install.install_hint('cpu')}."
+    )
 
 
 def import_keras() -> ModuleType:

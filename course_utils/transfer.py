@@ -61,7 +61,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
-from course_utils import io, labels
+from course_utils import install, io, labels
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -204,16 +204,16 @@ def check_sha256(path: str | os.PathLike[str], expected: str) -> Path:
         raise ValueError(f"expected: a SHA-256 digest of 64 hex digits, got {expected!r}")
     if not file.is_file():
         raise FileNotFoundError(
-            f"{file}: weights file not found; reinstall course-utils, or train the base "
-            f"again with `course pretrain` and pass its file"
+            f"{file}: weights file not found; reinstall the course ({install.install_hint()}), "
+            f"or train the base again with `course pretrain` and pass its file"
         )
     digest = _sha256(file)
     if digest != expected:
         raise ValueError(
             f"{file}: SHA-256 is {digest[:8]}..., expected {expected[:8]}...; the file is "
-            f"corrupt or not the one this version of course-utils ships. Reinstall "
-            f"course-utils, or pass the file `course pretrain` wrote together with the "
-            f"SHA-256 it printed"
+            f"corrupt or not the one this version of course-utils ships. Reinstall the "
+            f"course ({install.install_hint()}), or pass the file `course pretrain` wrote "
+            f"together with the SHA-256 it printed"
         )
     return file
 
@@ -1002,11 +1002,22 @@ def pretrain_base(
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``course pretrain``."""
+    """Arguments of ``course pretrain``.
+
+    >>> p = argparse.ArgumentParser(); configure_parser(p)
+    >>> p.parse_args([]).out == str(Path("runs") / "pretrain" / BASE_FILE)
+    True
+    """
     defaults = PretrainConfig()
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = (
+        "examples:\n"
+        f"  course pretrain                         write runs/pretrain/{BASE_FILE}\n"
+        "  course pretrain --epochs 2 --out /tmp/base.weights.h5   a quick try elsewhere\n"
+    )
     parser.add_argument("--out", default=str(Path("runs") / "pretrain" / BASE_FILE), metavar="FILE",
-                        help="weights file to write (default: runs/pretrain/%(default)s); the "
-                             "shipped file is never overwritten")
+                        help="weights file to write (default: %(default)s); the shipped file "
+                             "is never overwritten")
     parser.add_argument("--images", type=int, default=defaults.images,
                         help="source images for training (default: %(default)s)")
     parser.add_argument("--val-images", type=int, default=defaults.val_images,

@@ -1,9 +1,12 @@
 """Interactive explorers for the lessons, with a static fallback.
 
-:func:`explore` shows a figure drawn at the default slider values first (a
-plain PNG output that JupyterLab, GitHub, nbconvert and graders all render)
-and then, where ipywidgets can render, sliders that redraw it. A notebook
-therefore shows something useful everywhere, and the sliders are a bonus.
+:func:`explore` shows sliders that redraw a figure, as one output that carries
+two representations: the widget, and a PNG of the figure drawn at the default
+slider values. A front end picks the richest one it can show: JupyterLab and
+Notebook with ipywidgets show the sliders and their figure (once, not the PNG
+beside it), while GitHub, nbconvert without widget state, a front end without
+ipywidgets and graders show the PNG. A notebook therefore shows something useful
+everywhere, and the sliders are a bonus.
 
 While nbgrader runs a notebook (``NBGRADER_EXECUTION`` is set when it
 autogrades or validates) nobody can move a slider, so only the static figure
@@ -26,7 +29,9 @@ Examples
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import io
 import math
 import os
 from collections.abc import Callable, Mapping
@@ -69,11 +74,14 @@ def explore(
     *,
     display: bool = True,
 ) -> Explorer:
-    """Show ``draw(**defaults)`` as a static figure, then sliders that redraw it.
+    """Show sliders that redraw ``draw(**values)``, with ``draw(**defaults)`` as fallback.
 
-    ``draw`` takes one keyword argument per control and returns a Figure.
-    Without ipywidgets, with ``display=False`` or under nbgrader only the
-    static figure is made, so the call never fails where widgets cannot render.
+    ``draw`` takes one keyword argument per control and returns a Figure. The
+    display is one output holding the widget and a PNG of the static figure: where
+    widgets render the front end shows only the widget, elsewhere only the PNG.
+    Without ipywidgets or under nbgrader only the static figure is shown, and with
+    ``display=False`` nothing (no widget is made), so the call never fails where
+    widgets cannot render.
     """
     if not controls:
         raise ValueError("controls must name at least one slider")
@@ -85,12 +93,32 @@ def explore(
     if display:
         from IPython.display import display as show
 
-        show(static)
         if not os.environ.get("NBGRADER_EXECUTION"):
             widget = _build_widget(draw, controls)
-        if widget is not None:
-            show(widget)
+        if widget is None:
+            show(static)
+        else:
+            show(with_fallback(widget, static), raw=True)
     return Explorer(static=static, widget=widget)
+
+
+def with_fallback(widget: Any, figure: Figure) -> dict[str, Any]:
+    """The display data of ``widget`` with a PNG of ``figure`` as its fallback.
+
+    Front ends show the richest representation they can: the widget view where
+    ipywidgets render, the PNG elsewhere. Display it with
+    ``IPython.display.display(data, raw=True)``.
+
+    >>> import ipywidgets
+    >>> data = with_fallback(ipywidgets.IntSlider(), Figure())
+    >>> sorted(data)
+    ['application/vnd.jupyter.widget-view+json', 'image/png', 'text/plain']
+    """
+    data = dict(widget._repr_mimebundle_())
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", bbox_inches="tight")
+    data["image/png"] = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return data
 
 
 def _build_widget(draw: Callable[..., Figure], controls: Mapping[str, Slider]) -> Any | None:

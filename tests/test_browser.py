@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import shutil
 
+import nbformat
 import pytest
 from _lab import (
     CURRENT,
@@ -37,6 +38,7 @@ from _lab import (
     menu,
     open_notebook,
     run_in_lab,
+    wait_idle,
 )
 from conftest import LESSONS, solve_lesson
 
@@ -113,3 +115,40 @@ def test_nbgrader_validate_button_reports_as_expected(lab, folder, expected):
         text = dialog.inner_text()
         page.screenshot(path=str(artifacts_dir() / f"validate-{folder}.png"))
     assert expected.lower() in text.lower(), text
+
+
+_EXPLORER = """\
+from matplotlib.figure import Figure
+from course_utils import notebook
+from course_utils.widgets import Slider, explore
+
+notebook.setup_notebook("smoke", report=False)  # figures display as PNG, as in a lesson
+
+def draw(lr):
+    fig = Figure(figsize=(3, 2))
+    fig.add_subplot().plot([0, 1], [0, lr])
+    return fig
+
+explore(draw, {"lr": Slider(0.1, 1.0, 0.1, 0.5)});
+"""
+
+
+def test_an_explorer_shows_its_figure_once_where_widgets_render(lab):
+    # The explorer's output carries the widget and a PNG fallback: JupyterLab, which
+    # renders widgets, shows the sliders and their figure, not the static copy beside it.
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(_EXPLORER)], metadata={
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    nbformat.write(nb, lab.root / "notebooks" / "explorer.ipynb")
+    with chromium() as page:
+        open_notebook(page, lab, "notebooks/explorer.ipynb")
+        menu(page, "Run", "Run All Cells")
+        page.locator(f"{CURRENT} .jp-OutputArea .jupyter-widgets img").first.wait_for(
+            timeout=RUN_TIMEOUT_MS)
+        wait_idle(page)
+        page.wait_for_timeout(1000)  # let a second figure show if there were one
+        output = page.locator(f"{CURRENT} .jp-Cell .jp-OutputArea")
+        images = output.locator("img").count()
+        sliders = output.locator(".widget-slider").count()
+        page.screenshot(path=str(artifacts_dir() / "explorer.png"))
+    assert sliders == 1, f"{sliders} sliders"
+    assert images == 1, f"the figure is drawn {images} times"

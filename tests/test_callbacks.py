@@ -325,3 +325,38 @@ def test_a_run_killed_inside_a_checkpoint_save_leaves_no_visible_partial_file(tm
 
     assert summary["initial_epoch"] == 2
     _assert_complete_run(run_dir, epochs, summary)
+
+
+# --- random state and training time ------------------------------------------------------------
+
+
+def _seed_states(model) -> list[list[int]]:
+    weights = {id(v) for v in model.weights}
+    return [v.numpy().tolist() for v in model.variables if id(v) not in weights]
+
+
+def test_checkpoint_keeps_the_dropout_random_state_that_model_save_drops(tmp_path, data):
+    # model.save writes weights and optimizer, not the dropout layer's seed generator:
+    # without it a resumed run would draw the first epoch's dropout masks again.
+    model = _tiny_model()
+    _fit(model, data, epochs=2, callbacks_=[EpochCheckpoint(tmp_path, keep=None)], shuffle=False)
+    trained = _seed_states(model)
+    assert trained and trained != _seed_states(_tiny_model()), "training moves the seed state"
+    path, epoch = callbacks.find_latest_checkpoint(tmp_path)
+    assert callbacks.read_checkpoint_state(path)["epoch"] == epoch == 2
+    assert _seed_states(callbacks.load_checkpoint(path)) == trained
+    assert _seed_states(import_keras().saving.load_model(path)) != trained
+
+
+def test_a_checkpoint_without_random_state_loads_with_a_warning_that_says_why(tmp_path, data):
+    model = _tiny_model()
+    _fit(model, data, epochs=1)
+    model.save(tmp_path / "epoch_0001.keras")  # plain Keras, no random state
+    with pytest.warns(RuntimeWarning, match="other dropout masks than an uninterrupted run"):
+        callbacks.load_checkpoint(tmp_path / "epoch_0001.keras")
+
+
+def test_monitor_records_each_epochs_seconds_for_the_total_training_time(tmp_path, data):
+    _fit(_tiny_model(), data, epochs=2, callbacks_=[TrainingMonitor(tmp_path, plot=False)])
+    seconds = json.loads((tmp_path / "history.json").read_text())["epoch_seconds"]
+    assert len(seconds) == 2 and all(s > 0 for s in seconds)

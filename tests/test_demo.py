@@ -15,6 +15,7 @@ from course_utils import cli, release
 def test_demo_runs_every_step_and_ends_with_a_summary_a_newcomer_can_read(
         tmp_path, monkeypatch, capsys, prepared_lesson):
     real_release = release.release_lessons
+    prepared_lesson("00_workflow")  # generated now, before generate_course is replaced below
 
     def generated_once(lesson, dest, *, course_root=None, master=None, **_):
         # nbgrader's generate step is tested on every lesson elsewhere (and run once per

@@ -16,9 +16,9 @@ else:  # pragma: no cover
 
 ROOT = Path(__file__).resolve().parents[1]
 # pip name -> conda-forge name, where they differ
-PIP_TO_CONDA = {"tensorflow-cpu": "tensorflow"}
+PIP_TO_CONDA = {"tensorflow-cpu": "tensorflow", "build": "python-build"}
 # extras that conda users get from environment.yml ('gpu' is pip-only: CUDA wheels)
-CONDA_EXTRAS = ("cpu", "course", "dev")
+CONDA_EXTRAS = ("cpu", "course", "dev", "postgres")
 
 
 def _pyproject_requirements() -> dict[str, SpecifierSet]:
@@ -40,9 +40,11 @@ def _conda_requirements() -> dict[str, SpecifierSet]:
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     out: dict[str, SpecifierSet] = {}
     for dep in env["dependencies"]:
-        if isinstance(dep, dict) or dep in ("pip",) or dep.startswith("python"):
+        if isinstance(dep, dict) or dep in ("pip",):
             continue
         req = Requirement(dep.replace(" ", ""))
+        if req.name == "python":
+            continue
         out[req.name] = req.specifier
     return out
 
@@ -68,5 +70,6 @@ def test_conda_environment_installs_the_package_itself_without_pulling_pip_deps(
 def test_python_floor_agrees():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
-    conda_python = next(d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python"))
+    conda_python = next(d for d in env["dependencies"]
+                        if isinstance(d, str) and Requirement(d).name == "python")
     assert project["requires-python"] == conda_python.removeprefix("python")

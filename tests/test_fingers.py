@@ -388,3 +388,49 @@ def test_load_fingers_names_a_missing_data_folder_or_split(tmp_path):
     with pytest.raises(FileNotFoundError) as info:
         fingers.load_fingers("smoke", data_dir=tmp_path / "set")
     assert str(tmp_path / "set" / "test") in str(info.value)
+
+
+@pytest.mark.parametrize("extra", [1, 5, 11, 12])
+def test_a_folder_with_a_few_more_images_than_the_profile_uses_is_subsampled(tmp_path, extra):
+    # 1 to 11 images more than the smoke profile uses (fewer than the 12 classes) once
+    # failed inside scikit-learn ("test_size = 1 should be greater or equal to ...").
+    smoke = profiles.get_profile("smoke")
+    x, y = fingers.make_fingers(smoke.train_size + smoke.val_size + extra, image_size=16, seed=1)
+    x_test, y_test = fingers.make_fingers(smoke.test_size + extra, image_size=16, seed=2)
+    folder = fingers.export_public_layout(tmp_path / "set", {"train": (x, y),
+                                                             "test": (x_test, y_test)})
+    data = fingers.load_fingers(smoke, data_dir=folder)
+    assert (len(data.y_train), len(data.y_val), len(data.y_test)) == (
+        smoke.train_size, smoke.val_size, smoke.test_size)
+    assert np.bincount(data.y_val, minlength=12).min() >= smoke.val_size // 12 - 1
+
+
+@pytest.mark.parametrize(("n_train", "n_test"), [(2, 1), (7, 3), (30, 200)])
+def test_any_folder_that_can_be_split_is_used_whole(tmp_path, n_train, n_test):
+    x, y = fingers.make_fingers(n_train, image_size=16, seed=1)
+    x_test, y_test = fingers.make_fingers(n_test, image_size=16, seed=2)
+    folder = fingers.export_public_layout(tmp_path / "set", {"train": (x, y),
+                                                             "test": (x_test, y_test)})
+    data = fingers.load_fingers("smoke", data_dir=folder)
+    assert len(data.y_train) + len(data.y_val) == n_train and len(data.y_val) >= 1
+    assert len(data.y_train) >= 1 and len(data.y_test) == min(n_test, 120)
+
+
+def test_a_folder_that_cannot_be_split_names_it_and_what_was_expected(tmp_path):
+    x, y = fingers.make_fingers(1, image_size=16, seed=1)
+    folder = fingers.export_public_layout(tmp_path / "set", {"train": (x, y), "test": (x, y)})
+    with pytest.raises(ValueError, match="expected at least 2") as info:
+        fingers.load_fingers("smoke", data_dir=folder)
+    assert str(folder / "train") in str(info.value)
+
+
+def test_the_exported_folder_gets_the_permissions_the_umask_allows(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        x, y = fingers.make_fingers(12, image_size=16)
+        out = fingers.export_public_layout(tmp_path / "set", {"train": (x, y), "test": (x, y)})
+    finally:
+        os.umask(old)
+    assert out.stat().st_mode & 0o777 == 0o755, oct(out.stat().st_mode)

@@ -38,3 +38,36 @@ def test_read_json_error_names_the_file(tmp_path):
     bad.write_text("{not json")
     with pytest.raises(ValueError, match="broken.json: not valid JSON"):
         io.read_json(bad)
+
+
+@pytest.fixture
+def umask():
+    """Set the process umask for one test, then put the old one back."""
+    import os
+
+    old = os.umask(0o022)
+    os.umask(old)
+    yield lambda mask: os.umask(mask)
+    os.umask(old)
+
+
+@pytest.mark.parametrize(("mask", "mode"), [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_new_files_get_the_permissions_the_umask_allows(tmp_path, umask, mask, mode):
+    # As `open(path, "w")` would: a report written by `course grade` or `course train`
+    # is readable by the group and others under the usual umask 022, not owner-only.
+    umask(mask)
+    for path in (io.write_text(tmp_path / "task_stats.csv", "task,points\n"),
+                 io.write_json(tmp_path / "grading_report.json", {"ok": True})):
+        assert path.stat().st_mode & 0o777 == mode, f"{path.name}: {oct(path.stat().st_mode)}"
+    with io.atomic_path(tmp_path / "histogram.png") as tmp:  # what savefig-style writers get
+        tmp.write_bytes(b"\x89PNG")
+    assert (tmp_path / "histogram.png").stat().st_mode & 0o777 == mode
+
+
+def test_a_replaced_file_keeps_its_permissions(tmp_path, umask):
+    umask(0o022)
+    target = tmp_path / "shared.json"
+    target.write_text("{}")
+    target.chmod(0o640)
+    io.write_json(target, {"new": 1})
+    assert target.stat().st_mode & 0o777 == 0o640

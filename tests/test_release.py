@@ -21,7 +21,7 @@ import yaml
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from course_utils import __version__, notebook, release
+from course_utils import __version__, install, notebook, release
 
 ROOT = Path(__file__).resolve().parents[1]
 COURSE = ROOT / "assignments"
@@ -96,11 +96,11 @@ def test_masters_carry_the_current_header_and_setup_cells(lesson):
 # --------------------------------------------------------------------------- set-up cell
 
 
-def _run_cells(sources, tmp_path, timeout=120):
+def _run_cells(sources, tmp_path, timeout=120, allow_errors=False):
     nb = new_notebook(cells=[new_code_cell(s) for s in sources],
                       metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
                                                "language": "python"}})
-    NotebookClient(nb, timeout=timeout, kernel_name="python3",
+    NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
     return nb
 
@@ -141,7 +141,8 @@ def test_setup_cell_on_colab_installs_the_pinned_release_when_course_utils_is_mi
         class _NotInstalled:
             def find_spec(self, name, path=None, target=None):
                 if name == "course_utils":
-                    raise ImportError("No module named 'course_utils'")
+                    raise ModuleNotFoundError("No module named 'course_utils'",
+                                              name="course_utils")
 
         _blocker = _NotInstalled()
         sys.meta_path.insert(0, _blocker)
@@ -158,21 +159,114 @@ def test_setup_cell_on_colab_installs_the_pinned_release_when_course_utils_is_mi
     nb = _run_cells([fake_colab, notebook.setup_cell_source(), "print(pip_calls)"], tmp_path)
     calls = eval(_text(nb.cells[2]))  # noqa: S307 - our own printed list
     assert calls == [notebook.install_command().removeprefix("pip ")]
-    assert f"git+{notebook.REPO_URL}@v{__version__}" in calls[0]
+    assert f"git+{install.repository_url()}@v{__version__}" in calls[0]
+
+
+_HIDE_COURSE_UTILS = textwrap.dedent("""
+    import sys, types
+
+    class _NotInstalled:
+        def find_spec(self, name, path=None, target=None):
+            if name == "course_utils":
+                raise ModuleNotFoundError("No module named 'course_utils'", name="course_utils")
+
+    sys.meta_path.insert(0, _NotInstalled())
+    for _name in [m for m in sys.modules if m.startswith("course_utils")]:
+        del sys.modules[_name]
+""")
+
+
+def _error(cell):
+    errors = [o for o in cell.outputs if o.output_type == "error"]
+    assert len(errors) == 1, cell.outputs
+    return errors[0]
+
+
+@pytest.mark.slow
+def test_setup_cell_without_course_utils_says_how_to_install_it(tmp_path):
+    # A local kernel without the package: one sentence with the command that installs it.
+    nb = _run_cells([_HIDE_COURSE_UTILS, notebook.setup_cell_source()], tmp_path,
+                    allow_errors=True)
+    error = _error(nb.cells[1])
+    assert error.ename == "ModuleNotFoundError"
+    assert error.evalue.startswith("The course helpers (course_utils) are not installed for ")
+    assert "make lab" in error.evalue and "restart the kernel" in error.evalue
+    assert f"%{install.install_command('cpu')}" in error.evalue
+    shown = "\n".join(error.traceback)
+    assert "During handling of the above exception" not in shown, "a sentence, not a chain"
+
+
+@pytest.mark.slow
+def test_setup_cell_on_colab_says_what_to_do_when_the_install_fails(tmp_path):
+    fake_colab = _HIDE_COURSE_UTILS + textwrap.dedent("""
+        from IPython import get_ipython
+
+        sys.modules["google.colab"] = types.ModuleType("google.colab")
+        get_ipython().register_magic_function(lambda line: print("pip failed"), "line", "pip")
+    """)
+    nb = _run_cells([fake_colab, notebook.setup_cell_source()], tmp_path, allow_errors=True)
+    assert "pip failed" in _text(nb.cells[1])  # the install ran, and failed
+    error = _error(nb.cells[1])
+    assert error.ename == "ModuleNotFoundError"
+    assert error.evalue.startswith("Installing the course helpers failed (pip says why above)")
+    assert "run this cell again" in error.evalue
+
+
+@pytest.mark.slow
+def test_setup_cell_shows_a_broken_dependency_as_itself(tmp_path):
+    # course_utils is there but something it imports is not: that error, not "install us".
+    broken = textwrap.dedent("""
+        import sys
+
+        class _NoProfiles:
+            def find_spec(self, name, path=None, target=None):
+                if name == "course_utils.profiles":
+                    raise ModuleNotFoundError("No module named 'course_utils.profiles'",
+                                              name="course_utils.profiles")
+
+        sys.meta_path.insert(0, _NoProfiles())
+        for _name in [m for m in sys.modules if m.startswith("course_utils")]:
+            del sys.modules[_name]
+    """)
+    nb = _run_cells([broken, notebook.setup_cell_source()], tmp_path, allow_errors=True)
+    error = _error(nb.cells[1])
+    assert "course_utils.profiles" in error.evalue and "not installed for" not in error.evalue
 
 
 # --------------------------------------------------------------------------- notebook helpers
 
 
 def test_links_and_install_command_are_pinned_to_the_release_tag():
+    repo = install.repository_url()
     assert notebook.release_tag() == f"v{__version__}"
     assert notebook.install_command("1.2.3").endswith('@v1.2.3"')
     assert "/blob/v1.2.3/notebooks/x.ipynb" in notebook.github_url("notebooks/x.ipynb",
                                                                       version="1.2.3")
     assert notebook.colab_url("x.ipynb", version="1.2.3").startswith(
-        "https://colab.research.google.com/github/deep-learning-practice/course/blob/v1.2.3/")
+        f"https://colab.research.google.com/github/{repo.removeprefix('https://github.com/')}"
+        f"/blob/v1.2.3/")
     header = notebook.header_cell_source("00 Title", "notebooks/x.ipynb", version="1.2.3")
-    assert header.startswith("# 00 Title\n") and "colab-badge.svg" in header
+    assert header.startswith("# 00 Title\n")
+
+
+def test_header_links_read_the_same_offline_where_the_logos_cannot_load():
+    # Offline, JupyterLab cannot load the logos: the links are text, so nothing of the
+    # header depends on an image (each image has an empty alternative text, so a broken
+    # one shows nothing), and no other cell of a lesson loads anything from the network.
+    header = notebook.header_cell_source("00 Title", "notebooks/x.ipynb")
+    links = re.findall(r'<a href="([^"]+)">(.*?)</a>', header)
+    assert [url for url, _ in links] == [notebook.colab_url("notebooks/x.ipynb"),
+                                         notebook.github_url("notebooks/x.ipynb")]
+    texts = [re.sub(r"<img [^>]*>", "", inner).strip() for _, inner in links]
+    assert texts == ["Open in Colab", "View on GitHub"]
+    assert all(re.search(r'alt=""', inner) for _, inner in links if "<img" in inner)
+    assert "![" not in header, "a markdown image link shows only its alt text offline"
+    for lesson in LESSONS:
+        nb = nbformat.read(NOTEBOOKS / f"{lesson}.ipynb", as_version=4)
+        for cell in nb.cells[1:]:
+            remote = re.findall(r"(?:src=|!\[[^\]]*\]\()[\"']?(https?://[^\s\"')]+)",
+                                cell.source)
+            assert not remote, f"{lesson}: a cell loads {remote} from the network"
 
 
 def test_notebook_helpers_reject_bad_arguments():
@@ -182,7 +276,7 @@ def test_notebook_helpers_reject_bad_arguments():
         notebook.colab_url("x.ipynb", repo_url="https://gitlab.com/a/b")
     with pytest.raises(ValueError, match="inside the repository"):
         notebook.github_url("../secret.ipynb")
-    with pytest.raises(ValueError, match="title"):
+    with pytest.raises(ValueError, match="title: expected one non-empty line"):
         notebook.header_cell_source("two\nlines", "x.ipynb")
 
 
@@ -192,8 +286,9 @@ def test_on_colab_reads_the_loaded_modules():
 
 
 def test_repository_url_is_written_in_one_place_only():
-    hits = [p for p in (ROOT / "course_utils").glob("*.py")
-            if notebook.REPO_URL in p.read_text() and p.name != "notebook.py"]
+    # pyproject.toml's [project.urls] Repository; the code reads it from there.
+    repo = install.repository_url()
+    hits = [p for p in (ROOT / "course_utils").rglob("*.py") if repo in p.read_text()]
     assert hits == []
 
 
