@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-EXTRAS ?= cpu,course,dev,postgres
+EXTRAS ?= cpu,course,dev,postgres,cluster
 
 .PHONY: demo test lint lab lab-args bench browser postgres sandbox clean help
 help:

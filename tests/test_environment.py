@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # pip name -> conda-forge name, where they differ
 PIP_TO_CONDA = {"tensorflow-cpu": "tensorflow", "build": "python-build"}
 # extras that conda users get from environment.yml ('gpu' is pip-only: CUDA wheels)
-CONDA_EXTRAS = ("cpu", "course", "dev", "postgres")
+CONDA_EXTRAS = ("cpu", "course", "dev", "postgres", "cluster")
 
 
 def _pyproject_requirements() -> dict[str, SpecifierSet]:

@@ -37,6 +37,9 @@ How it runs, and why (one module per job):
   the only process that writes the gradebook, the output folder and the reports,
   one finished student at a time, so a killed run keeps every finished student
   and ``--rerun resume`` grades the rest; one run per output folder (a lock);
+- :mod:`~course_utils.grading.cluster` sends the same jobs to a Dask cluster instead
+  (``--scheduler``): each submission one task, its folder travelling as bytes, retried
+  once elsewhere if its machine dies;
 - :mod:`~course_utils.grading.gradebook` and :mod:`~course_utils.grading.reports`
   hold the gradebook and report code, :mod:`~course_utils.grading.cli` the command.
 

@@ -20,7 +20,7 @@ examples:
   course grade assignments/submitted --assignment 00_workflow --rerun resume
       after a run was stopped: grade only the students without a result
   course grade subs/ --assignment 00_workflow --db postgresql://grader@db.example/course
-      a shared gradebook (pip install 'course-utils[postgres]')
+      a shared gradebook (the postgres extra; in a clone: pip install -e '.[postgres]')
 """
 
 
@@ -64,6 +64,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                              f"(default: {NOTEBOOK_TIMEOUT})")
     parser.add_argument("--memory", type=float, metavar="GIB",
                         help="memory per submission in GiB (default: the sandbox's)")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="grade on a Dask cluster: its scheduler's address, e.g. "
+                             "tcp://10.0.0.5:8786 (in a clone: pip install -e '.[cluster]'; the "
+                             "workers need course-utils and bubblewrap); each submission is one "
+                             "task, retried once if its machine dies (default: grade here)")
     parser.add_argument("--unsandboxed", action="store_true",
                         help="grade without the sandbox where none can run (macOS, a locked-"
                              "down host): student code then runs with your rights; the report "
@@ -86,6 +91,7 @@ def run_command(args: argparse.Namespace) -> int:
             course_root=args.course, cell_timeout=args.timeout,
             notebook_timeout=args.notebook_timeout, progress=bar.update,
             sandbox=not args.unsandboxed, limits=limits, rerun=args.rerun,
+            scheduler=args.scheduler,
         )
     except (ValueError, FileNotFoundError, RuntimeError) as exc:
         bar.close()

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from course_utils import release
+from course_utils import install, release
 from course_utils.grading.assignment import GradingPlan
 
 
@@ -222,8 +222,7 @@ def check_db_url(url: str) -> str:
         dialect.import_dbapi()
     except ImportError as exc:
         extra = _DRIVER_EXTRAS.get(backend)
-        how = (f"install the course's `{extra}` extra: pip install 'course-utils[{extra}]' "
-               f"(in the course repository: pip install -e '.[{extra}]')" if extra else
+        how = (f"install the course's `{extra}` extra: {install.install_hint(extra)}" if extra else
                f"install the Python driver {dialect.driver!r} of {backend}")
         driver = exc.name or dialect.driver
         raise ValueError(f"db_url: {shown} needs the {backend} driver {driver!r}, which is not "

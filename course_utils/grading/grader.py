@@ -52,7 +52,7 @@ from course_utils.grading.gradebook import (
 from course_utils.grading.reports import FAILED_FEEDBACK_PAGE, format_summary, write_reports
 from course_utils.grading.results import GradeResult, StudentGrade
 from course_utils.grading.submissions import Submission, find_submissions
-from course_utils.grading.worker import NOTEBOOK_TIMEOUT, Outcome, grade_one
+from course_utils.grading.worker import NOTEBOOK_TIMEOUT, Outcome, grade_one, make_job
 
 #: How a run treats results already in the output folder and gradebook:
 #: ``merge`` grades the given submissions and keeps other students' earlier results;
@@ -86,6 +86,7 @@ def grade_submissions(
     limits: object | None = None,
     rerun: str = "merge",
     progress: Callable[[StudentGrade, int, int], None] | None = None,
+    scheduler: object | None = None,
 ) -> GradeResult:
     """Grade every submission in ``submissions`` and write the class's results.
 
@@ -98,7 +99,8 @@ def grade_submissions(
         ``autograded/`` and ``feedback/`` per student, ``reports/<assignment>/``
         (grades.csv, task_stats.csv, score_histogram.png, grading_report.json,
         logs/). Default: the course root itself, where the Formgrader looks.
-    jobs: submissions graded at once (default: the number of usable cores).
+    jobs: submissions graded at once (default: the number of usable cores); with
+        ``scheduler``, the cluster's workers decide.
     db_url: the class gradebook (SQLAlchemy URL, e.g. ``postgresql://...``);
         default: the output folder's ``CourseDirectory.db_url`` (its
         ``gradebook.db``), so the Formgrader and ``nbgrader export`` see the
@@ -112,6 +114,11 @@ def grade_submissions(
     limits: the sandbox's per-submission :class:`~course_utils.grading.sandbox.Limits`.
     rerun: ``"merge"``, ``"replace"`` or ``"resume"`` (see :data:`RERUN_MODES`).
     progress: called as ``progress(grade, done, total)`` after each submission.
+    scheduler: grade on a Dask cluster (:mod:`course_utils.grading.cluster`): its
+        scheduler's address (``tcp://host:8786``) or a Dask cluster object (e.g. Dask
+        Gateway's, with its credentials). Each submission is then one task graded by
+        the sandboxed worker on whichever machine runs it, retried once elsewhere if
+        that machine dies; this process still writes the gradebook. ``None``: here.
 
     Returns the :class:`GradeResult`; a broken submission never stops the others.
     Every argument and the whole input are checked before anything is written.
@@ -140,6 +147,10 @@ def grade_submissions(
                              "which course grade writes; copy them elsewhere first")
     db_url = check_db_url(db_url) if db_url else course_db_url(out)
     sandbox_settings = _sandbox_settings(sandbox, limits)
+    if scheduler is not None:  # an unreachable scheduler: say so before any grading
+        from course_utils.grading import cluster
+
+        cluster.check_scheduler(scheduler)
 
     with _locked(out):
         work_root = out / ".work"
@@ -151,7 +162,7 @@ def grade_submissions(
                 source, assignment, out=out, work_root=work_root, root=root, jobs=jobs,
                 db_url=db_url, prepared=prepared, cell_timeout=cell_timeout,
                 notebook_timeout=notebook_timeout, sandbox_settings=sandbox_settings,
-                rerun=rerun, progress=progress, started=started)
+                rerun=rerun, progress=progress, started=started, scheduler=scheduler)
         finally:
             shutil.rmtree(work_root, ignore_errors=True)
 
@@ -161,7 +172,7 @@ def _grade_locked(source: Path, assignment: str, *, out: Path, work_root: Path, 
                   cell_timeout: int | None, notebook_timeout: float,
                   sandbox_settings: dict | None, rerun: str,
                   progress: Callable[[StudentGrade, int, int], None] | None,
-                  started: float) -> GradeResult:
+                  started: float, scheduler: object | None = None) -> GradeResult:
     subs = find_submissions(source, assignment, staging=work_root / "unpacked")
     if prepared is None:
         prepared = prepare_assignment(assignment, work_root, course_root=root)
@@ -204,11 +215,9 @@ def _grade_locked(source: Path, assignment: str, *, out: Path, work_root: Path, 
     for sub in usable:
         if sub.problem is not None:
             finish(Outcome(sub, "invalid", sub.problem, 0.0, None))
-    def work(sub: Submission) -> Outcome:
+    def review(outcome: Outcome) -> Outcome:
+        sub = outcome.submission
         findings = integrity.scan_notebook(release.read_notebook(sub.notebook), released)
-        outcome = grade_one(sub, prepared, work_root / "students" / sub.student,
-                            cell_timeout=cell_timeout, notebook_timeout=notebook_timeout,
-                            sandbox=sandbox_settings, released=released)
         if findings:
             reasons = ("flagged for review, autograded points withheld: "
                        + "; ".join(f.describe() for f in findings[:5])
@@ -216,10 +225,27 @@ def _grade_locked(source: Path, assignment: str, *, out: Path, work_root: Path, 
             outcome = dataclasses.replace(outcome, flagged_for=reasons)
         return outcome
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(work, sub) for sub in gradable]
-        for future in concurrent.futures.as_completed(futures):
-            finish(future.result())
+    def work(sub: Submission) -> Outcome:
+        return review(grade_one(sub, prepared, work_root / "students" / sub.student,
+                                cell_timeout=cell_timeout, notebook_timeout=notebook_timeout,
+                                sandbox=sandbox_settings, released=released))
+
+    if scheduler is None:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(work, sub) for sub in gradable]
+            for future in concurrent.futures.as_completed(futures):
+                finish(future.result())
+    else:  # one Dask task per job folder; the results come back into the folder
+        from course_utils.grading import cluster
+
+        of_folder = {work_root / "students" / sub.student: sub for sub in gradable}
+        laid_out = (make_job(sub, prepared, folder, cell_timeout=cell_timeout,
+                             sandbox=sandbox_settings, released=released)
+                    for folder, sub in of_folder.items())
+        for folder, status, message, seconds in cluster.run_jobs(
+                scheduler, laid_out, notebook_timeout=notebook_timeout):
+            sub = of_folder[folder]
+            finish(review(Outcome(sub, status, message, seconds, folder)))
 
     students = _whole_class(db_url, prepared, grades, earlier)
     return write_reports(prepared, out, reports, db_url, students, jobs,
