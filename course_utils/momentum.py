@@ -11,7 +11,8 @@ exactly, so a trajectory drawn on a contour plot is the one Keras would take:
 
 Two ill-conditioned surfaces show why momentum helps: an elongated quadratic
 (:func:`make_quadratic`, curvatures ``L / condition`` and ``L``) and the
-Rosenbrock valley (:func:`make_rosenbrock`).
+Rosenbrock valley (:func:`make_rosenbrock`). Both are defined, with lesson 01's
+bowls, in :mod:`course_utils.surfaces`; they are importable from here too.
 
 Examples
 --------
@@ -24,13 +25,13 @@ True
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from course_utils import widgets
+from course_utils.surfaces import Surface, make_quadratic, make_rosenbrock
 
 __all__ = [
     "OPTIMIZERS",
@@ -55,88 +56,6 @@ OPTIMIZERS: dict[str, tuple[float, bool]] = {
     "momentum": (0.9, False),
     "Nesterov": (0.9, True),
 }
-
-
-@dataclasses.dataclass(frozen=True)
-class Surface:
-    """A 2-D loss surface: value, gradient, its minimum and a region to draw.
-
-    ``max_curvature`` is the largest eigenvalue of the Hessian at the minimum
-    (``L``); ``1 / L`` is the classic safe learning rate for gradient descent.
-    """
-
-    name: str
-    loss: Callable[[np.ndarray], float]
-    gradient: Callable[[np.ndarray], np.ndarray]
-    minimum: np.ndarray
-    start: np.ndarray
-    max_curvature: float
-    xlim: tuple[float, float]
-    ylim: tuple[float, float]
-
-    def loss_gap(self, points: np.ndarray) -> np.ndarray:
-        """``loss(w) - loss(minimum)`` for every row of ``points`` (shape (n, 2))."""
-        points = np.atleast_2d(np.asarray(points, dtype=float))
-        best = self.loss(self.minimum)
-        return np.array([self.loss(p) - best for p in points])
-
-
-def make_quadratic(condition: float = 100.0, *, max_curvature: float = 1.0,
-                   start: Sequence[float] = (1.0, 1.0)) -> Surface:
-    """The elongated bowl ``f(w) = (L / condition * w0**2 + L * w1**2) / 2``.
-
-    Its Hessian has eigenvalues ``L / condition`` (the flat direction, w0) and
-    ``L`` (the steep one, w1), so ``condition`` is the condition number.
-
-    >>> q = make_quadratic(100)
-    >>> q.loss(np.array([1.0, 1.0]))
-    0.505
-    """
-    if condition < 1:
-        raise ValueError(f"condition must be >= 1, got {condition}")
-    if max_curvature <= 0:
-        raise ValueError(f"max_curvature must be positive, got {max_curvature}")
-    curvatures = np.array([max_curvature / condition, max_curvature], dtype=float)
-    return Surface(
-        name=f"quadratic, condition number {condition:g}",
-        loss=lambda w: float(0.5 * np.sum(curvatures * np.asarray(w, dtype=float) ** 2)),
-        gradient=lambda w: curvatures * np.asarray(w, dtype=float),
-        minimum=np.zeros(2),
-        start=np.asarray(start, dtype=float),
-        max_curvature=float(max_curvature),
-        xlim=(-1.5, 1.5),
-        ylim=(-1.5, 1.5),
-    )
-
-
-def make_rosenbrock(a: float = 1.0, b: float = 100.0, *,
-                    start: Sequence[float] = (-1.2, 1.0)) -> Surface:
-    """The Rosenbrock valley ``(a - x)**2 + b * (y - x**2)**2``, minimum at ``(a, a**2)``.
-
-    >>> make_rosenbrock().loss(np.array([1.0, 1.0]))
-    0.0
-    """
-
-    def loss(w: np.ndarray) -> float:
-        x, y = np.asarray(w, dtype=float)
-        return float((a - x) ** 2 + b * (y - x * x) ** 2)
-
-    def gradient(w: np.ndarray) -> np.ndarray:
-        x, y = np.asarray(w, dtype=float)
-        return np.array([-2 * (a - x) - 4 * b * x * (y - x * x), 2 * b * (y - x * x)])
-
-    # Hessian at the minimum: [[2 + 8 b a^2, -4 b a], [-4 b a, 2 b]]
-    hessian = np.array([[2 + 8 * b * a * a, -4 * b * a], [-4 * b * a, 2 * b]])
-    return Surface(
-        name="Rosenbrock valley",
-        loss=loss,
-        gradient=gradient,
-        minimum=np.array([a, a * a], dtype=float),
-        start=np.asarray(start, dtype=float),
-        max_curvature=float(np.linalg.eigvalsh(hessian).max()),
-        xlim=(-2.0, 2.0),
-        ylim=(-1.0, 3.0),
-    )
 
 
 def sgd_step(weights: np.ndarray, velocity: np.ndarray, gradient: np.ndarray, *,
@@ -175,7 +94,7 @@ def optimize(surface: Surface, start: Sequence[float], *, learning_rate: float,
     (3, 2)
     """
     if steps < 0:
-        raise ValueError(f"steps must be >= 0, got {steps}")
+        raise ValueError(f"steps: expected an integer >= 0, got {steps!r}")
     _check_rates(learning_rate, momentum)
     w = np.asarray(start, dtype=float).copy()
     v = np.zeros_like(w)
@@ -223,7 +142,7 @@ def steps_to_tolerance(surface: Surface, trajectory: np.ndarray, tolerance: floa
     1
     """
     if tolerance <= 0:
-        raise ValueError(f"tolerance must be positive, got {tolerance}")
+        raise ValueError(f"tolerance: expected a positive number, got {tolerance!r}")
     gaps = surface.loss_gap(trajectory)
     hits = np.flatnonzero(gaps <= tolerance)
     return int(hits[0]) if hits.size else None
@@ -279,7 +198,7 @@ def plot_trajectories(surface: Surface, trajectories: Mapping[str, np.ndarray], 
     from matplotlib.figure import Figure
 
     if not trajectories:
-        raise ValueError("trajectories must hold at least one path")
+        raise ValueError("trajectories: expected at least one {name: path}, got none")
     xs = np.linspace(*surface.xlim, 200)
     ys = np.linspace(*surface.ylim, 200)
     grid = np.array([[surface.loss(np.array([x, y])) for x in xs] for y in ys])
@@ -365,6 +284,6 @@ def train_cnn_with(splits: Any, *, momentum: float, nesterov: bool, learning_rat
 
 def _check_rates(learning_rate: float, momentum: float) -> None:
     if not learning_rate > 0:
-        raise ValueError(f"learning_rate must be positive, got {learning_rate}")
+        raise ValueError(f"learning_rate: expected a positive number, got {learning_rate!r}")
     if not 0.0 <= momentum < 1.0:
-        raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+        raise ValueError(f"momentum: expected a number in [0, 1), got {momentum!r}")

@@ -5,7 +5,9 @@ The claims of lesson 05 (issue 8), with fixed seeds at smoke size:
 - each check (gradient check, initial loss, tiny-subset overfit, update ratios, dead units)
   passes on a healthy model and flags its planted bug, one test per check and bug;
 - the numerical gradient's relative error against the analytic one is below 1e-7 in
-  float64 and visibly worse in float32 or with a poor step h.
+  float64 and visibly worse in float32 or with a poor step h;
+- the custom layer is an ordinary Keras layer: a model that holds it saves and loads,
+  planted bugs included.
 """
 
 from __future__ import annotations
@@ -69,6 +71,13 @@ def test_import_does_not_load_tensorflow():
              "print(','.join(m for m in ('tensorflow', 'keras') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_every_public_name_is_there_and_the_classes_are_plain_keras_subclasses():
+    missing = [name for name in debugging.__all__ if not hasattr(debugging, name)]
+    assert not missing, f"course_utils.debugging no longer has {missing}"
+    assert issubclass(debugging.SwishDense, keras.layers.Layer)
+    assert issubclass(debugging.UpdateRatioMonitor, keras.callbacks.Callback)
 
 
 def test_numerical_gradient_matches_closed_forms_and_leaves_x_unchanged():
@@ -207,6 +216,21 @@ def test_a_bug_in_the_penalty_hides_with_regularisation_off_and_is_caught_with_i
     assert caught.details["errors"].max() > 1e-2, caught.measured
     with pytest.raises(ValueError, match="penalty_bug"):
         debugging.SwishDense(3, penalty_bug=True)
+
+
+def test_a_model_with_the_custom_layer_saves_and_loads_with_its_planted_bugs(tmp_path):
+    x, y = _swish_data()
+    model = _swish_model(planted_bug=True, l2=0.1, penalty_bug=True)
+    model.save(tmp_path / "swish.keras")
+    loaded = keras.saving.load_model(tmp_path / "swish.keras")  # no custom_objects needed
+    layer = loaded.get_layer("swish")
+    assert type(layer) is debugging.SwishDense
+    assert layer.get_config() == model.get_layer("swish").get_config()
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0),
+                               rtol=1e-6)
+    assert float(keras.ops.sum(loaded.losses)) == pytest.approx(float(keras.ops.sum(model.losses)))
+    caught = debugging.check_gradients(loaded, x, y, num_params=30)
+    assert not caught.passed, "the loaded layer lost its planted bug in the derivative"
 
 
 def test_gradient_check_does_not_change_the_model():

@@ -37,10 +37,18 @@ INITIAL = math.log(12)   # the untrained CNN scores every class alike
 
 
 def test_importing_the_module_does_not_import_tensorflow():
-    code = ("import sys, course_utils.learning_rate as m; m.make_step_decay(0.1); "
+    code = ("import sys, course_utils.learning_rate as m; s = m.make_step_decay(0.1); "
+            "m.schedule_rates(s, 3); m.plot_descent(m.QuadraticLoss((1.0,)), s); "
             "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_every_public_name_is_importable_from_the_lesson_module():
+    missing = [name for name in lr.__all__ if not hasattr(lr, name)]
+    assert not missing, f"course_utils.learning_rate lacks {missing}"
+    assert set(lr.__all__) <= set(dir(lr))
+    assert lr.BatchLossHistory is lr.range_test.BatchLossHistory
 
 
 # --------------------------------------------------------------------------- loss surfaces
@@ -79,13 +87,13 @@ def test_a_schedule_that_cools_too_fast_stalls_before_the_minimum():
     assert valley.loss(fast[-1]) > 100 * valley.loss(constant[-1])
 
 
-def test_loss_surface_checks_its_arguments():
-    with pytest.raises(ValueError, match="curvatures"):
-        lr.QuadraticLoss((1.0, -2.0))
+def test_gradient_descent_checks_its_arguments():
     with pytest.raises(ValueError, match="learning_rate"):
         lr.gradient_descent(lr.QuadraticLoss((1.0,)), [1.0], 0.0, 3)
-    with pytest.raises(ValueError, match="2 coordinates"):
-        lr.QuadraticLoss((1.0, 2.0)).loss([1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="steps"):
+        lr.gradient_descent(lr.QuadraticLoss((1.0,)), [1.0], 0.1, -1)
+    with pytest.raises(ValueError, match="start: expected a point with 2 coordinate"):
+        lr.gradient_descent(lr.QuadraticLoss((1.0, 2.0)), [1.0, 2.0, 3.0], 0.1, 3)
 
 
 @pytest.mark.parametrize("curvatures", [(1.0,), (1.0, 10.0)])
@@ -127,6 +135,43 @@ def test_plot_symptoms_titles_each_run_with_its_diagnosis():
 
 
 # --------------------------------------------------------------------------- schedules
+
+
+@pytest.mark.parametrize(("schedule", "formula"), [
+    (lr.make_step_decay(0.03, factor=0.1, every=4), lambda t: 0.03 * 0.1 ** (t // 4)),
+    (lr.make_step_decay(1, factor=0.8, every=1), lambda t: 1.0 * 0.8 ** (t // 1)),
+    (lr.make_exponential_decay(0.2, k=0.3), lambda t: 0.2 * math.exp(-0.3 * t)),
+    (lr.make_inverse_time_decay(0.2, k=0.3), lambda t: 0.2 / (1.0 + 0.3 * t)),
+])
+def test_each_schedule_computes_its_formula_in_python_floats_exactly(schedule, formula):
+    rates = [schedule(t) for t in range(60)]
+    assert all(type(r) is float for r in rates)
+    assert rates == [float(formula(t)) for t in range(60)]   # bit for bit: graded tasks compare
+
+
+def test_one_class_per_formula_and_each_survives_get_config_and_from_config():
+    made = [lr.make_step_decay(0.1, factor=0.5, every=3), lr.make_exponential_decay(0.1, k=0.2),
+            lr.make_inverse_time_decay(0.1, k=0.2)]
+    assert [type(s) for s in made] == [lr.EpochStepDecay, lr.EpochExponentialDecay,
+                                       lr.EpochInverseTimeDecay]
+    assert made[0].get_config() == {"initial_rate": 0.1, "factor": 0.5, "every": 3}
+    assert made[1].get_config() == {"initial_rate": 0.1, "k": 0.2}
+    for schedule in made:
+        assert isinstance(schedule, lr.EpochSchedule)
+        again = type(schedule).from_config(schedule.get_config())
+        assert again == schedule and lr.schedule_rates(again, 12).tolist() == \
+            lr.schedule_rates(schedule, 12).tolist()
+
+
+def test_schedule_classes_check_their_arguments_at_the_door():
+    with pytest.raises(ValueError, match="factor: expected a number in \\(0, 1\\]"):
+        lr.EpochStepDecay(0.1, factor=1.5)
+    with pytest.raises(ValueError, match="every: expected an integer >= 1"):
+        lr.EpochStepDecay(0.1, every=2.5)
+    with pytest.raises(ValueError, match="k: expected a number >= 0"):
+        lr.EpochExponentialDecay(0.1, k=float("nan"))
+    with pytest.raises(ValueError, match="initial_rate: expected a positive number"):
+        lr.EpochInverseTimeDecay(0.0, k=1.0)
 
 
 def test_step_decay_matches_keras_staircase_and_piecewise_constant():

@@ -1,0 +1,136 @@
+"""What the checks share: argument validation and the Keras plumbing behind them.
+
+Private to :mod:`course_utils.debugging`: its modules import these, nothing else
+does. Every error names the argument and what was expected.
+
+Examples
+--------
+>>> positive_int(3, "units")
+3
+>>> as_sample_array([[0, 1], [2, 3]], "x").dtype
+dtype('float32')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from course_utils.tf_setup import import_keras
+
+ModelOrBuilder = Any  # a keras.Model, or a function seed -> new keras.Model
+
+# Layers that are random in training mode; a copy without regularisation drops them.
+_DROPOUTS = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
+             "GaussianDropout", "GaussianNoise", "AlphaDropout")
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def require_model(model: Any) -> None:
+    """Raise ``ValueError`` unless ``model`` is a ``keras.Model``."""
+    keras = import_keras()
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"model: expected a keras.Model, got {type(model).__name__}")
+
+
+def positive_int(value: Any, name: str) -> int:
+    """``value`` as an ``int`` when it is a positive integer (not a bool), else ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+    return int(value)
+
+
+def as_sample_array(x: Any, name: str, *, dtype: str = "float32") -> np.ndarray:
+    """``x`` as a numeric array ``(samples, ...)`` of ``dtype``, else ``ValueError``."""
+    arr = np.asarray(x)
+    if arr.ndim < 2 or arr.dtype.kind not in "fiu":
+        raise ValueError(f"{name}: expected a numeric array (samples, ...), got "
+                         f"{arr.dtype} {arr.shape}")
+    return arr.astype(dtype)
+
+
+# --------------------------------------------------------------------------- layers
+
+
+def iter_layers(model: Any) -> Iterator[Any]:
+    """The model's layers in order, nested models looked into, input layers left out."""
+    for layer in model.layers:
+        if type(layer).__name__ == "InputLayer":
+            continue
+        if hasattr(layer, "layers") and type(layer).__name__ in ("Sequential", "Functional",
+                                                                  "Model"):
+            yield from iter_layers(layer)
+        else:
+            yield layer
+
+
+def conv_kernel(model: Any, layer: str | None) -> tuple[np.ndarray, str]:
+    """The kernel of the model's first ``Conv2D`` (or the one named ``layer``), and its name."""
+    convs = [lay for lay in iter_layers(model)
+             if type(lay).__name__ == "Conv2D" and (layer is None or lay.name == layer)]
+    if not convs:
+        raise ValueError(f"model has no Conv2D layer{' named ' + repr(layer) if layer else ''}")
+    return np.asarray(convs[0].kernel.numpy()), convs[0].name
+
+
+def clone_with_weights(model: Any, *, dtype: str | None = None,
+                       strip_regularization: bool = False) -> Any:
+    """A copy of ``model`` with the same weights, optionally in ``dtype`` or unregularised."""
+    keras = import_keras()
+
+    def clone_layer(layer: Any) -> Any:
+        kind = type(layer).__name__
+        if strip_regularization and (kind in _DROPOUTS or kind.startswith("Random")):
+            return keras.layers.Identity(name=layer.name)
+        config = layer.get_config()
+        if dtype is not None:
+            config["dtype"] = dtype
+        if strip_regularization:
+            for key in ("kernel_regularizer", "bias_regularizer", "activity_regularizer", "l2"):
+                if key in config:
+                    config[key] = 0.0 if key == "l2" else None
+        return layer.__class__.from_config(config)
+
+    kwargs: dict[str, Any] = {"clone_function": clone_layer, "recursive": True}
+    if dtype is not None:
+        kwargs["input_tensors"] = keras.Input(model.input_shape[1:], dtype=dtype)
+    clone = keras.models.clone_model(model, **kwargs)
+    weights = model.get_weights()
+    clone.set_weights([np.asarray(w, dtype=dtype) if dtype else w for w in weights])
+    return clone
+
+
+# --------------------------------------------------------------------------- losses
+
+
+def compiled_loss(model: Any) -> Any:
+    """The model's compiled loss, or sparse categorical cross-entropy when it has none."""
+    keras = import_keras()
+    loss = getattr(model, "loss", None)
+    if loss is None or isinstance(loss, dict | list | tuple):
+        return keras.losses.SparseCategoricalCrossentropy()
+    return loss
+
+
+def loss_function(loss: Any, dtype: str) -> Callable[[Any, Any], Any]:
+    """``loss`` as a function ``(y, outputs) -> scalar`` that computes in ``dtype``."""
+    keras = import_keras()
+    ops = keras.ops
+    if isinstance(loss, str):
+        loss = keras.losses.get(loss)
+    def labels(y: Any) -> Any:
+        integer = "int" in keras.backend.standardize_dtype(y.dtype)
+        return ops.cast(y, "int64") if integer else ops.cast(y, dtype)
+
+    if isinstance(loss, keras.losses.Loss):
+        config = {**loss.get_config(), "dtype": dtype}
+        loss_object = loss.__class__.from_config(config)
+        return lambda y, p: loss_object(labels(y), p)
+    if callable(loss):
+        function = loss
+        return lambda y, p: ops.mean(function(labels(y), p))
+    raise ValueError(f"loss: expected a Keras loss (name, function or Loss), got {loss!r}")
