@@ -44,7 +44,7 @@ def run_command(args: argparse.Namespace) -> int:
     out = Path(args.out)
     started = time.perf_counter()
     _heading("1/4  Your machine")
-    print(device.format_report(device.detect_devices()))
+    print(device.format_report(device.detect_devices(), profile=args.profile))
 
     _heading(f"2/4  Reference training run ({args.profile} profile)")
     summary = train_reference(TrainConfig(profile=args.profile, run_dir=out / "reference"))

@@ -8,11 +8,16 @@ Everything else reads that :class:`DeviceReport`:
 - :func:`configure_gpus` turns on memory growth (before any model is built);
 - :func:`recommend_mixed_precision` says whether ``mixed_float16`` pays off;
 - :func:`get_strategy` returns the ``tf.distribute`` strategy for the hardware;
-- :func:`format_report` / :func:`print_device_report` show it all as a table,
-  with the runtime profile (:mod:`course_utils.profiles`) that would be used.
+- :func:`format_report` / :func:`print_device_report` show it all as a table;
+- :func:`usable_cpu_count` is the one place that counts the cores a process may use.
 
-Nothing here fails on a machine without a GPU, and ``course doctor`` is this
-module's command line. Importing the module does not import TensorFlow.
+This module states hardware facts only; it does not choose a runtime profile. The
+layers above it combine the two: the notebook set-up
+(:func:`course_utils.notebook.setup_notebook`) and ``course doctor``
+(:func:`run_command`, this module's command line), which passes the profile that
+:func:`course_utils.profiles.choose_profile` picks for this hardware to
+:func:`format_report`. Nothing here fails on a machine without a GPU, and
+importing the module does not import TensorFlow.
 
 Examples
 --------
@@ -36,7 +41,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, Literal
 
-from course_utils import install, profiles
+from course_utils import install
 
 #: Compute capability from which NVIDIA GPUs have Tensor Cores (Volta and newer),
 #: the hardware that makes float16 matrix products faster than float32.
@@ -105,12 +110,11 @@ class DeviceReport:
     tpu_cores: TPU devices TensorFlow lists (0 until connected on some runtimes).
     driver_gpus: GPU names ``nvidia-smi`` lists; GPUs here but not in ``gpus``
         mean TensorFlow was installed without CUDA support.
-    profile: the runtime profile that would be selected (or why none could be).
 
     Examples
     --------
     >>> report = DeviceReport(platform="local", python_version="3.12.0", cpu_count=4,
-    ...                       usable_cpu_count=4, profile="cpu")
+    ...                       usable_cpu_count=4)
     >>> report.has_gpu, report.accelerator
     (False, 'CPU')
     """
@@ -127,7 +131,6 @@ class DeviceReport:
     tpu_address: str | None = None
     tpu_cores: int = 0
     driver_gpus: tuple[str, ...] = ()
-    profile: str = "cpu"
 
     @property
     def has_gpu(self) -> bool:
@@ -175,7 +178,7 @@ def detect_devices(
         Default: the real one, imported quietly.
     keras: the Keras module (``__version__``, ``backend.backend()``). Default: the
         real one when ``tf`` is not given, else unknown versions.
-    environ: environment variables for platform, TPU and profile detection.
+    environ: environment variables for platform and TPU detection.
         Default ``os.environ`` (then an importable ``google.colab`` also means Colab).
     nvidia_smi: returns ``nvidia-smi``'s CSV (``name, memory MiB`` per line) or
         ``None``; used for GPU memory. Default: run it when ``tf`` is not given.
@@ -203,7 +206,7 @@ def detect_devices(
     tpu_devices = _list_devices(tf, "TPU")
     tpu_address = _tpu_address(env, has_tpu_devices=bool(tpu_devices))
     cpu_count, usable = cpu_cores()
-    report = DeviceReport(
+    return DeviceReport(
         platform=detect_platform(env, check_import=real_environment),
         python_version=_platform.python_version(),
         tensorflow_version=getattr(tf, "__version__", None),
@@ -217,7 +220,6 @@ def detect_devices(
         tpu_cores=len(tpu_devices),
         driver_gpus=tuple(name for name, _ in smi_rows),
     )
-    return dataclasses.replace(report, profile=_profile_for(report, env))
 
 
 def detect_platform(
@@ -266,6 +268,19 @@ def cpu_cores() -> tuple[int | None, int | None]:
     except (AttributeError, OSError):  # macOS and Windows have no affinity call
         usable = total
     return total, usable
+
+
+def usable_cpu_count() -> int:
+    """Cores this process may run on (at least 1): the size of a worker pool.
+
+    The second number of :func:`cpu_cores`, with 1 when the system cannot tell.
+
+    Examples
+    --------
+    >>> usable_cpu_count() >= 1
+    True
+    """
+    return max(1, cpu_cores()[1] or 1)
 
 
 def query_nvidia_smi(timeout: float = 10.0) -> str | None:
@@ -469,16 +484,21 @@ def get_strategy(
 # --------------------------------------------------------------------------- report
 
 
-def format_report(report: DeviceReport) -> str:
+def format_report(report: DeviceReport, *, profile: str | None = None) -> str:
     """The report as an aligned two-column table, one fact per line.
+
+    ``profile`` is the runtime profile chosen for this machine (or why none could
+    be); the layer that chose it passes it, and a ``profile`` row shows it.
 
     Examples
     --------
     >>> t4 = GpuInfo(0, "Tesla T4", "/physical_device:GPU:0", 15 * 1024**3, (7, 5))
-    >>> text = format_report(DeviceReport("colab", "3.11.0", "2.21.0", gpus=(t4,),
-    ...                                   profile="gpu"))
+    >>> text = format_report(DeviceReport("colab", "3.11.0", "2.21.0", gpus=(t4,)),
+    ...                      profile="gpu")
     >>> print(text.splitlines()[7])
     GPU 0            Tesla T4, 15.0 GiB, compute capability 7.5
+    >>> print(text.splitlines()[-1])
+    profile          gpu
     """
     cores = "unknown" if report.cpu_count is None else str(report.cpu_count)
     if report.usable_cpu_count is not None and report.usable_cpu_count != report.cpu_count:
@@ -506,15 +526,18 @@ def format_report(report: DeviceReport) -> str:
         ("TPU", tpu),
         ("strategy", _strategy_label(report)),
         ("mixed precision", mixed_precision_advice(report)),
-        ("profile", report.profile),
     ]
+    if profile is not None:
+        rows.append(("profile", profile))
     rows += [("hint", hint) for hint in _hints(report)]
     width = max(len(key) for key, _ in rows) + 2
     return "\n".join(["Device report"] + [f"{key:<{width}}{value}" for key, value in rows])
 
 
-def print_device_report(report: DeviceReport | None = None) -> None:
-    """Print :func:`format_report` of ``report`` (default: this machine).
+def print_device_report(
+    report: DeviceReport | None = None, *, profile: str | None = None
+) -> None:
+    """Print :func:`format_report` of ``report`` (default: this machine) and ``profile``.
 
     The notebooks' set-up cell calls it, so it returns nothing (no echo in Jupyter).
 
@@ -525,7 +548,7 @@ def print_device_report(report: DeviceReport | None = None) -> None:
     platform         local
     ...
     """
-    print(format_report(detect_devices() if report is None else report))
+    print(format_report(detect_devices() if report is None else report, profile=profile))
 
 
 # --------------------------------------------------------------------------- CLI
@@ -553,13 +576,28 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    """Run ``course doctor``: print the device report; exit status 0."""
+    """Run ``course doctor``: print the device report and the profile; exit status 0.
+
+    The command is the layer above hardware and profiles, so it is where the two
+    meet: the profile is :func:`course_utils.profiles.choose_profile` for this
+    environment and this report's GPUs (or why none could be chosen).
+    """
     report = detect_devices()
+    profile = _doctor_profile(os.environ, gpu_available=report.has_gpu)
     if args.json:
-        print(json.dumps(report.as_dict(), indent=2))
+        print(json.dumps({**report.as_dict(), "profile": profile}, indent=2))
     else:
-        print(format_report(report))
+        print(format_report(report, profile=profile))
     return 0
+
+
+def _doctor_profile(environ: Mapping[str, str], *, gpu_available: bool) -> str:
+    from course_utils import profiles  # the layer above both: see the module docstring
+
+    try:
+        return profiles.choose_profile(environ, gpu_available=gpu_available)
+    except ValueError as exc:  # a wrong COURSE_PROFILE is exactly what the doctor reports
+        return f"none: {exc}"
 
 
 # --------------------------------------------------------------------------- internals
@@ -634,13 +672,6 @@ def _module_exists(name: str) -> bool:
         return importlib.util.find_spec(name) is not None
     except (ImportError, ValueError):  # parent package missing
         return False
-
-
-def _profile_for(report: DeviceReport, env: Mapping[str, str]) -> str:
-    try:
-        return profiles.select_profile_name(env, has_gpu=lambda: report.has_gpu)
-    except ValueError as exc:  # a wrong COURSE_PROFILE is exactly what the doctor reports
-        return f"none: {exc}"
 
 
 def _strategy_label(report: DeviceReport) -> str:

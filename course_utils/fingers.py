@@ -493,7 +493,9 @@ def make_fingers(
         noise_rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, 1, lo])))
         x[lo:hi] = _render(scene, lo, hi, image_size, noise_rng)
 
-    workers = min(_MAX_WORKERS, _cpu_count(), len(starts))
+    from course_utils.device import usable_cpu_count
+
+    workers = min(_MAX_WORKERS, usable_cpu_count(), len(starts))
     if workers <= 1:
         for lo in starts:
             render(lo)
@@ -501,13 +503,6 @@ def make_fingers(
         with ThreadPoolExecutor(max_workers=workers) as pool:
             list(pool.map(render, starts))
     return x, y
-
-
-def _cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - macOS and Windows
-        return os.cpu_count() or 1
 
 
 def _check_int(name: str, value: object, *, minimum: int) -> int:

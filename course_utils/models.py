@@ -21,9 +21,12 @@ Layer names are stable, so notebooks and tests can address them::
 Batch normalisation sits after each ReLU (``axis=-1``: channels last); it is
 left out with ``batch_norm=False``. ``dropout`` is the rate of ``fc1_dropout``.
 
-The defaults (3 blocks of 16, 32 and 64 filters, ``fc1`` of 128 units, about
-0.55 M parameters at 64x64) train the ``cpu`` profile's 12 epochs in about a
-minute on two cores; ``width=32`` doubles the filters for about twice the time.
+The defaults (3 blocks of 16, 32 and 64 filters, ``fc1`` of 128 units) train a
+full run of the ``cpu`` profile (its image size and ``epochs``, see
+:mod:`course_utils.profiles`) in about a minute on two cores; ``width=32`` doubles
+the filters for about twice the time. Most parameters sit in ``fc1``, so their
+number grows with the image area. Without ``input_shape`` the model takes the
+active profile's (:func:`course_utils.profiles.get_profile`).
 The softmax layer starts with small weights, so an untrained model scores every
 class alike and its loss is ``ln(num_classes)`` (lesson 05's initialisation check).
 
@@ -44,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from course_utils import profiles
 from course_utils.tf_setup import import_keras
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -53,7 +57,7 @@ __all__ = ["build_dense_head", "build_fingers_cnn", "build_optimizer", "compile_
 
 
 def build_fingers_cnn(
-    input_shape: Sequence[int] = (64, 64, 1),
+    input_shape: Sequence[int] | None = None,
     num_classes: int = 12,
     *,
     depth: int = 3,
@@ -75,7 +79,8 @@ def build_fingers_cnn(
 
     Parameters
     ----------
-    input_shape: ``(rows, cols, channels)`` of one image, e.g. ``profile.input_shape``.
+    input_shape: ``(rows, cols, channels)`` of one image; default: the active
+        profile's ``input_shape`` (:func:`course_utils.profiles.get_profile`).
     num_classes: units of the softmax layer (12 for the fingers labels).
     depth: number of convolution blocks; each halves the image side.
     width: filters of the first block; doubled in every following block.
@@ -88,7 +93,7 @@ def build_fingers_cnn(
         (one ``L1L2`` regulariser per kernel then).
     dense_units: units of the hidden dense layer ``fc1``.
     seed: makes the initial weights (and the dropout masks) reproducible;
-        ``None`` draws fresh ones.
+        ``None`` draws fresh ones (pass ``profile.seed`` for the course's seed).
     name: the model's name.
 
     Raises ``ValueError`` naming the argument when a value is out of range.
@@ -103,6 +108,8 @@ def build_fingers_cnn(
     >>> model.output_shape
     (None, 12)
     """
+    if input_shape is None:
+        input_shape = profiles.get_profile().input_shape
     shape = _check_input_shape(input_shape)
     num_classes = _check_int("num_classes", num_classes, minimum=2)
     depth = _check_int("depth", depth, minimum=1)
@@ -341,7 +348,7 @@ def _check_penalty(name: str, value: Any) -> float:
 
 
 def _check_input_shape(input_shape: Any) -> tuple[int, int, int]:
-    expected = "expected 3 positive integers (rows, cols, channels), e.g. (64, 64, 1)"
+    expected = "expected 3 positive integers (rows, cols, channels), e.g. profile.input_shape"
     try:
         shape = tuple(input_shape)
     except TypeError:

@@ -201,8 +201,10 @@ def setup_notebook(profile: str | None = None, *, report: bool = True) -> profil
     echoes its warnings to the notebook), turns on GPU memory growth, makes Matplotlib
     figures returned by the course helpers display as PNG, and (``report=True``)
     prints the device report with :func:`print_setup_report`. ``profile`` forces a
-    profile; by default :func:`course_utils.profiles.get_profile` picks it (``smoke``
-    while nbgrader validates or grades).
+    profile; by default :func:`course_utils.profiles.choose_profile` picks it from the
+    environment and the GPUs the device report found (``smoke`` while nbgrader
+    validates or grades). This is where hardware (:mod:`course_utils.device`) and
+    profiles meet; neither module imports the other.
 
     Examples
     --------
@@ -217,7 +219,9 @@ def setup_notebook(profile: str | None = None, *, report: bool = True) -> profil
     tf.autograph.set_verbosity(0)  # no "WARNING: AutoGraph could not transform ..." in outputs
     devices = device.detect_devices()
     device.configure_gpus(devices, tf=tf)
-    chosen = profiles.get_profile(profile if profile is not None else devices.profile)
+    if profile is None:
+        profile = profiles.choose_profile(os.environ, gpu_available=devices.has_gpu)
+    chosen = profiles.get_profile(profile)
     _display_figures_as_png()
     if report:
         print_setup_report(chosen, devices)
@@ -237,7 +241,7 @@ def print_setup_report(profile: profiles.Profile, report: Any) -> None:
     if report is not None:
         from course_utils import device
 
-        device.print_device_report(report)
+        device.print_device_report(report, profile=profile.name)
     print(
         f"Profile {profile.name}: {profile.image_size}x{profile.image_size} images, "
         f"{profile.train_size} for training, {profile.epochs} epochs per full run."

@@ -5,12 +5,17 @@ number of epochs. Notebooks and the ``course`` CLI read their budget from here
 and never from literals of their own, so one switch makes a lesson fast enough
 for CI and grading (``smoke``), a laptop (``cpu``) or a GPU (``gpu``).
 
-Selection (:func:`get_profile` with no name), first match wins:
+Selection (:func:`choose_profile`, the pure rule), first match wins:
 
 1. ``COURSE_PROFILE`` environment variable (``smoke``, ``cpu`` or ``gpu``);
 2. ``smoke`` when running in CI (``CI`` set) or under nbgrader
    (``NBGRADER_EXECUTION`` set while autograding or validating);
-3. ``gpu`` when TensorFlow sees a GPU, else ``cpu``.
+3. ``gpu`` when there is a GPU, else ``cpu``.
+
+This module knows the rule, not the hardware: whether there is a GPU is an
+argument. The layers above it ask :mod:`course_utils.device` and pass the answer
+(the notebook set-up, ``course doctor``); :func:`get_profile` with no name asks
+:func:`course_utils.device.has_gpu` itself, only when the environment does not decide.
 
 Examples
 --------
@@ -85,14 +90,46 @@ PROFILES: Final[Mapping[str, Profile]] = {
 }
 
 
+def profile_from_environment(environ: Mapping[str, str]) -> str | None:
+    """The profile the environment decides (rules 1 and 2), or ``None`` when it does not.
+
+    Raises ``ValueError`` naming the variable and the valid profiles for an unknown
+    ``COURSE_PROFILE``.
+
+    >>> profile_from_environment({"NBGRADER_EXECUTION": "autograde"})
+    'smoke'
+    >>> profile_from_environment({}) is None
+    True
+    """
+    requested = environ.get(ENV_VAR, "").strip().lower()
+    if requested:
+        _check_name(requested, source=f"environment variable {ENV_VAR}")
+        return requested
+    if environ.get("NBGRADER_EXECUTION") or _truthy(environ.get("CI", "")):
+        return "smoke"
+    return None
+
+
+def choose_profile(environ: Mapping[str, str], gpu_available: bool) -> str:
+    """Name of the profile for this environment and hardware: the whole rule, pure.
+
+    >>> choose_profile({"COURSE_PROFILE": "smoke"}, gpu_available=True)
+    'smoke'
+    >>> choose_profile({}, gpu_available=True), choose_profile({}, gpu_available=False)
+    ('gpu', 'cpu')
+    """
+    return profile_from_environment(environ) or ("gpu" if gpu_available else "cpu")
+
+
 def select_profile_name(
     environ: Mapping[str, str] | None = None,
     has_gpu: Callable[[], bool] | None = None,
 ) -> str:
-    """Name of the profile to use here, following the rules in the module docstring.
+    """:func:`choose_profile`, asking whether there is a GPU only when it matters.
 
-    ``has_gpu`` is only called when no environment variable decides (it imports
-    TensorFlow); tests inject both arguments.
+    ``environ`` defaults to ``os.environ``. ``has_gpu`` is only called when the
+    environment does not decide; by default it is :func:`course_utils.device.has_gpu`,
+    which imports TensorFlow. Tests inject both arguments.
 
     >>> select_profile_name({"CI": "true"})
     'smoke'
@@ -100,15 +137,12 @@ def select_profile_name(
     'cpu'
     """
     env = os.environ if environ is None else environ
-    requested = env.get(ENV_VAR, "").strip().lower()
-    if requested:
-        _check_name(requested, source=f"environment variable {ENV_VAR}")
-        return requested
-    if env.get("NBGRADER_EXECUTION") or _truthy(env.get("CI", "")):
-        return "smoke"
+    decided = profile_from_environment(env)
+    if decided is not None:
+        return decided
     if has_gpu is None:
-        from course_utils.device import has_gpu as has_gpu  # imports TensorFlow
-    return "gpu" if has_gpu() else "cpu"
+        from course_utils.device import has_gpu  # the hardware question, asked lazily
+    return choose_profile(env, gpu_available=has_gpu())
 
 
 def get_profile(name: str | None = None) -> Profile:

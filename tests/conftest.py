@@ -101,6 +101,24 @@ def lesson_run(lab):
     return get
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_assignment_cache(tmp_path_factory) -> Iterator[Path]:
+    """Generated assignments are kept in a folder of this session (never the user's cache);
+    ``course grade`` commands the tests start inherit it and reuse what the session made."""
+    import os
+
+    from course_utils.grading.assignment import CACHE_VARIABLE
+
+    folder = tmp_path_factory.mktemp("prepared-cache")
+    previous = os.environ.get(CACHE_VARIABLE)
+    os.environ[CACHE_VARIABLE] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop(CACHE_VARIABLE, None)
+    else:
+        os.environ[CACHE_VARIABLE] = previous
+
+
 @pytest.fixture(scope="session")
 def prepared_lesson(tmp_path_factory):
     """``prepared_lesson(lesson) -> PreparedAssignment``: nbgrader generates each once.

@@ -8,6 +8,7 @@ and MirroredStrategy over two logical CPU devices, run on the real TensorFlow.
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib.machinery
 import json
 import re
@@ -16,6 +17,7 @@ import sys
 import textwrap
 import types
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -125,7 +127,6 @@ def test_machine_without_gpu_is_reported_as_cpu_with_default_strategy():
     assert (report.gpus, report.has_gpu, report.tpu, report.accelerator) == ((), False, False, "CPU")
     assert (report.tensorflow_version, report.keras_version, report.keras_backend) == (
         "2.99.0", "3.99.0", "jax")
-    assert report.profile == "cpu"
     assert not device.recommend_mixed_precision(report)
     assert device.mixed_precision_advice(report).startswith("no: no GPU")
     assert device.configure_gpus(report, tf=fake) == []
@@ -165,7 +166,6 @@ def test_one_pascal_gpu_is_detected_but_mixed_precision_is_not_advised():
     report = detect(fake, nvidia_smi="NVIDIA GeForce GTX 1080, 8192\n")
     (gpu,) = report.gpus
     assert gpu == GpuInfo(0, "NVIDIA GeForce GTX 1080", "/physical_device:GPU:0", 8 * 1024**3, (6, 1))
-    assert report.profile == "gpu"
     assert device.recommend_mixed_precision(report) is False
     advice = device.mixed_precision_advice(report)
     assert "GTX 1080" in advice and "6.1" in advice and advice.startswith("no")
@@ -296,11 +296,25 @@ def test_an_importable_google_colab_means_colab_unless_the_environment_is_inject
     assert device.detect_platform({}) == "local"  # an injected environment decides alone
 
 
-def test_profile_follows_the_course_rules_with_the_detected_gpu():
-    assert detect(FakeTF(gpus=[A100]), {"CI": "true"}).profile == "smoke"
-    assert detect(FakeTF(gpus=[A100]), {"COURSE_PROFILE": "cpu"}).profile == "cpu"
-    wrong = detect(FakeTF(), {"COURSE_PROFILE": "huge"}).profile
+def test_the_device_report_states_hardware_facts_and_chooses_no_profile():
+    report = detect(FakeTF(gpus=[A100]), {"CI": "true"})
+    assert not hasattr(report, "profile")
+    assert "profile" not in report.as_dict()
+    assert "profile" not in device.format_report(report)
+
+
+def test_doctor_profile_follows_the_course_rules_with_the_detected_gpu():
+    assert device._doctor_profile({"CI": "true"}, gpu_available=True) == "smoke"
+    assert device._doctor_profile({"COURSE_PROFILE": "cpu"}, gpu_available=True) == "cpu"
+    assert device._doctor_profile({}, gpu_available=True) == "gpu"
+    wrong = device._doctor_profile({"COURSE_PROFILE": "huge"}, gpu_available=False)
     assert wrong.startswith("none:") and "COURSE_PROFILE" in wrong and "huge" in wrong
+
+
+def test_usable_cpu_count_is_the_affinity_of_this_process_and_at_least_one():
+    total, usable = device.cpu_cores()
+    assert device.usable_cpu_count() == usable >= 1
+    assert usable <= total
 
 
 # --------------------------------------------------------------------------- strategy input
@@ -366,7 +380,7 @@ def test_mirrored_strategy_trains_a_keras_model_on_two_logical_cpus():
 def test_format_report_aligns_one_fact_per_line_and_names_every_gpu():
     fake = FakeTF(gpus=[A100, GTX1080])
     report = detect(fake, {"KAGGLE_KERNEL_RUN_TYPE": "Batch"}, nvidia_smi=A100_SMI)
-    text = device.format_report(report)
+    text = device.format_report(report, profile="gpu")
     lines = text.splitlines()
     assert lines[0] == "Device report"
     value_columns = {re.match(r"\S.*?\s{2,}(\S)", line).start(1) for line in lines[1:]}
@@ -396,15 +410,19 @@ def test_print_device_report_prints_the_formatted_report(capsys):
     assert "8 (2 usable by this process)" in out
 
 
-def test_doctor_command_prints_the_report_as_json(capsys):
+def test_doctor_command_prints_the_report_and_the_profile_as_json(capsys, monkeypatch):
+    monkeypatch.setenv("COURSE_PROFILE", "smoke")
     parser = argparse.ArgumentParser()
     device.configure_parser(parser)
     assert device.run_command(parser.parse_args(["--json"])) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["gpus"] == [] and data["accelerator"] == "CPU"
     assert data["strategy"] == "default" and data["mixed_precision"] is False
+    assert data["profile"] == "smoke"
     assert device.run_command(parser.parse_args([])) == 0
-    assert capsys.readouterr().out.startswith("Device report\n")
+    out = capsys.readouterr().out
+    assert out.startswith("Device report\n")
+    assert "profile          smoke" in out.splitlines()
 
 
 def test_report_round_trips_through_json():
@@ -419,3 +437,78 @@ def test_importing_device_module_does_not_import_tensorflow():
     probe = "import sys, course_utils.device; print('tensorflow' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+# --------------------------------------------------------------------------- layering
+
+
+def _module_level_imports(path: Path, module: str) -> set[str]:
+    """``course_utils`` modules that ``path`` imports at module level (not in functions)."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            return  # runs when called, not when the module is imported
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            return  # for type checkers only
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.split(".")[0] == "course_utils")
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                parts = parts[: len(parts) - (node.level - 1)]
+                base = ".".join([*parts, base] if base else parts)
+            if base.split(".")[0] == "course_utils":
+                found.update({base, *(f"{base}.{a.name}" for a in node.names)})
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")))
+    return found
+
+
+def _course_utils_modules() -> dict[str, Path]:
+    root = Path(device.__file__).resolve().parent
+    modules = {}
+    for path in sorted(root.rglob("*.py")):
+        parts = path.relative_to(root.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        modules[name] = path
+    return modules
+
+
+def test_every_course_utils_module_imports_in_a_fresh_interpreter():
+    names = sorted(n for n in _course_utils_modules() if not n.endswith("__main__"))
+    probe = "import importlib, sys\nfor name in sys.argv[1:]: importlib.import_module(name)"
+    done = subprocess.run([sys.executable, "-c", probe, *names],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, f"a course_utils module fails to import:\n{done.stderr[-2000:]}"
+
+
+def test_course_utils_module_level_imports_form_no_circle():
+    modules = _course_utils_modules()
+    graph = {
+        name: sorted(t for t in _module_level_imports(path, name) if t in modules and t != name)
+        for name, path in modules.items()
+    }
+    for name in graph:  # a package's __init__ is imported by its modules anyway
+        graph[name] = [t for t in graph[name] if not name.startswith(t + ".")]
+    state: dict[str, str] = {}
+
+    def visit(name: str, trail: list[str]) -> None:
+        state[name] = "open"
+        for target in graph[name]:
+            if state.get(target) == "open":
+                circle = trail[trail.index(target):] + [target] if target in trail else [name, target]
+                raise AssertionError("module-level import circle: " + " -> ".join(circle))
+            if target not in state:
+                visit(target, [*trail, target])
+        state[name] = "done"
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+    assert "course_utils.profiles" not in graph["course_utils.device"]
+    assert "course_utils.device" not in graph["course_utils.profiles"]

@@ -33,6 +33,12 @@ def test_model_maps_a_batch_of_images_to_class_probabilities(images):
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
 
 
+def test_input_shape_defaults_to_the_active_profile(monkeypatch):
+    monkeypatch.setenv("COURSE_PROFILE", "smoke")
+    model = models.build_fingers_cnn(num_classes=12, depth=1, width=4)
+    assert model.input_shape == (None, *SMOKE.input_shape)
+
+
 def test_layer_names_follow_the_block_scheme():
     model = models.build_fingers_cnn(SMOKE.input_shape, 12, depth=3)
     names = [layer.name for layer in model.layers[1:]]  # after the Input

@@ -46,3 +46,31 @@ def test_get_profile_uses_the_environment(monkeypatch):
     monkeypatch.setenv("COURSE_PROFILE", "cpu")
     assert profiles.get_profile().name == "cpu"
     assert profiles.get_profile("smoke").as_dict()["name"] == "smoke"
+
+
+@pytest.mark.parametrize(
+    "environ, gpu_available, expected",
+    [
+        ({"COURSE_PROFILE": "smoke"}, True, "smoke"),
+        ({"NBGRADER_EXECUTION": "validate"}, True, "smoke"),
+        ({}, True, "gpu"),
+        ({}, False, "cpu"),
+    ],
+)
+def test_choose_profile_is_a_pure_rule_of_environment_and_gpu(environ, gpu_available, expected):
+    assert profiles.choose_profile(environ, gpu_available=gpu_available) == expected
+
+
+def test_profile_from_environment_says_none_when_the_hardware_decides():
+    assert profiles.profile_from_environment({"CI": "no"}) is None
+    assert profiles.profile_from_environment({"CI": "yes"}) == "smoke"
+
+
+def test_profiles_module_imports_nothing_of_course_utils_at_module_level():
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse(Path(profiles.__file__).read_text(encoding="utf-8"))
+    imported = [node for node in tree.body if isinstance(node, ast.Import | ast.ImportFrom)]
+    names = [ast.unparse(node) for node in imported if "course_utils" in ast.unparse(node)]
+    assert names == [], f"profiles should be a pure rule, but imports {names}"

@@ -23,6 +23,8 @@ import pytest
 
 from course_utils import fingers, labels, profiles, transfer
 from course_utils.tf_setup import import_keras
+from course_utils.transfer import base as transfer_base
+from course_utils.transfer import imagenet
 
 SMOKE = profiles.get_profile("smoke")
 HEAD_PARAMETERS = (1024 * 128 + 128) + (128 * 12 + 12)  # Dense 1024->128, Dense 128->12
@@ -58,7 +60,7 @@ def test_loading_weights_with_a_wrong_hash_fails_with_an_error_naming_the_file(t
         transfer.load_base_network(weights_path=damaged, sha256=transfer.BASE_SHA256)
     assert "corrupt" in str(err.value) and "course pretrain" in str(err.value)
     # The shipped file against another recorded digest: refused the same way, before any read.
-    monkeypatch.setattr(transfer, "BASE_SHA256", "0" * 64)
+    monkeypatch.setattr(transfer_base, "BASE_SHA256", "0" * 64)
     with pytest.raises(ValueError, match=re.escape(transfer.BASE_FILE) + r": SHA-256 is "):
         transfer.load_base_network()
 
@@ -248,7 +250,7 @@ def test_accuracy_by_data_size_trains_on_the_first_images_of_each_class():
 
 
 def test_offline_the_imagenet_path_falls_back_to_the_shipped_base_without_downloading(monkeypatch):
-    monkeypatch.setattr(transfer, "_mobilenet_cached", lambda: False)
+    monkeypatch.setattr(imagenet, "_mobilenet_cached", lambda: False)
     calls = []
 
     def loader(**kwargs):
@@ -305,11 +307,11 @@ def test_offline_with_the_default_probe_and_an_empty_cache_nothing_is_downloaded
     cached = tmp_path / "keras" / "models"
     cached.mkdir(parents=True)
     (cached / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_96_no_top.h5").touch()
-    assert transfer._mobilenet_cached()
+    assert imagenet._mobilenet_cached()
 
 
 def test_online_the_same_code_path_runs_on_a_keras_applications_network(keras, monkeypatch):
-    monkeypatch.setattr(transfer, "_mobilenet_cached", lambda: False)
+    monkeypatch.setattr(imagenet, "_mobilenet_cached", lambda: False)
     asked = {}
 
     def stand_in(*, input_shape, alpha, include_top, weights):
@@ -335,7 +337,7 @@ def test_online_the_same_code_path_runs_on_a_keras_applications_network(keras, m
 def test_the_real_mobilenet_v2_architecture_fits_the_cut_and_the_top_block(keras, monkeypatch):
     """Keras Applications' own MobileNetV2, built offline without weights (weights=None):
     the cut point, the layer names of the top block and the feature size are the real ones."""
-    monkeypatch.setattr(transfer, "_mobilenet_cached", lambda: False)
+    monkeypatch.setattr(imagenet, "_mobilenet_cached", lambda: False)
 
     def architecture_only(**kwargs):
         assert kwargs["weights"] == "imagenet"

@@ -146,25 +146,119 @@ def make_submission(student_nb: Any, answers: Mapping[str, str]) -> Any:
     return nb
 
 
+#: Environment variable naming the folder where generated assignments are kept; ``off``
+#: turns the cache off. Default: ``$XDG_CACHE_HOME/course-utils/prepared`` (``~/.cache``).
+CACHE_VARIABLE = "COURSE_UTILS_CACHE"
+_COMPLETE = "prepared.json"
+
+
 def prepare_assignment(
     assignment: str,
     work_dir: str | os.PathLike[str],
     *,
     course_root: str | os.PathLike[str] | None = None,
+    cache: bool = True,
 ) -> PreparedAssignment:
-    """Generate ``assignment`` once with nbgrader, in ``work_dir``, for grading.
+    """Generate ``assignment`` with nbgrader for grading, once per version of it.
 
     Runs the master in the ``smoke`` profile (nbgrader instantiates the autotests)
-    and records its cells in a fresh gradebook. Reuse the result for several
-    :func:`grade_submissions` calls to pay this only once.
+    and records its cells in a fresh gradebook, in ``work_dir``. The result is kept
+    in the cache (:func:`prepared_cache_dir`) under a key made of everything it
+    depends on (:func:`assignment_key`: the master's folder, the course's
+    configuration, ``course_utils`` itself, the versions), so the next run of the
+    same version reuses it and a changed master is generated afresh.
     """
     root = release.find_course_root() if course_root is None else Path(course_root)
-    master = release.read_notebook(release.master_path(assignment, root))
-    course = release.generate_course(assignment, Path(work_dir) / "template", course_root=root)
+    master_path = release.master_path(assignment, root)
+    master = release.read_notebook(master_path)
     plan = read_grading_plan(master)
     if not plan.autograded and not plan.manual:
-        raise ValueError(f"{release.master_path(assignment, root)}: no graded cells")
-    return PreparedAssignment(assignment, course, plan, course_id_of(course))
+        raise ValueError(f"{master_path}: no graded cells")
+    store = prepared_cache_dir() if cache else None
+    if store is None:
+        course = release.generate_course(assignment, Path(work_dir) / "template",
+                                         course_root=root)
+        return PreparedAssignment(assignment, course, plan, course_id_of(course))
+    key = assignment_key(assignment, root)
+    kept = store / f"{assignment}-{key[:20]}"
+    if not (kept / _COMPLETE).is_file():
+        course = release.generate_course(assignment, Path(work_dir) / "template",
+                                         course_root=root)
+        _keep(course, kept, {"assignment": assignment, "key": key,
+                             "master": str(master_path)})
+    return PreparedAssignment(assignment, kept, plan, course_id_of(kept))
+
+
+def prepared_cache_dir() -> Path | None:
+    """The folder of generated assignments (``None``: the cache is off).
+
+    >>> import os
+    >>> saved = dict(os.environ)
+    >>> os.environ["COURSE_UTILS_CACHE"] = "off"
+    >>> prepared_cache_dir() is None
+    True
+    >>> os.environ.clear(); os.environ.update(saved)
+    """
+    chosen = os.environ.get(CACHE_VARIABLE, "")
+    if chosen.lower() in ("off", "0", "no", "false"):
+        return None
+    if chosen:
+        return Path(chosen).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "course-utils" / "prepared"
+
+
+def assignment_key(assignment: str, course_root: str | os.PathLike[str]) -> str:
+    """SHA-256 of everything a generated assignment depends on.
+
+    The files of the master's folder, the course's ``nbgrader_config.py`` and
+    ``autotests.yml``, every file of the installed ``course_utils`` (the master runs
+    it, and the autotests record its results), and the Python and nbgrader versions.
+
+    >>> len(assignment_key("00_workflow", release.find_course_root()))  # doctest: +SKIP
+    64
+    """
+    import hashlib
+    import sys
+
+    import nbgrader
+
+    import course_utils
+
+    root = Path(course_root)
+    package = Path(course_utils.__file__).resolve().parent
+    folders = [(root / "source" / assignment, "source"), (package, "course_utils")]
+    digest = hashlib.sha256(f"{sys.version_info[:2]} nbgrader {nbgrader.__version__}".encode())
+    files = [(root / name, name) for name in release.COURSE_FILES]
+    for folder, label in folders:
+        files += [(p, f"{label}/{p.relative_to(folder).as_posix()}")
+                  for p in sorted(folder.rglob("*"))
+                  if p.is_file() and "__pycache__" not in p.parts
+                  and ".ipynb_checkpoints" not in p.parts]
+    for path, name in files:
+        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _keep(course: Path, target: Path, record: Mapping[str, str]) -> None:
+    """Copy a generated course into the cache in one step (another run may race us)."""
+    import json
+    import shutil
+    import tempfile
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():  # an entry left half-made by a run that was killed
+        shutil.rmtree(target, ignore_errors=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        shutil.copytree(course, scratch, dirs_exist_ok=True)
+        (scratch / _COMPLETE).write_text(json.dumps(dict(record), indent=2) + "\n")
+        try:
+            os.rename(scratch, target)
+        except OSError:  # another run kept the same version first: theirs is as good
+            pass
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def course_id_of(course: Path) -> str:

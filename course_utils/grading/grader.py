@@ -347,10 +347,9 @@ def _locked(out: Path) -> Iterator[None]:
 
 def _check_jobs(jobs: int | None) -> int:
     if jobs is None:
-        try:
-            return max(1, len(os.sched_getaffinity(0)))
-        except AttributeError:  # pragma: no cover - not on Linux
-            return max(1, os.cpu_count() or 1)
+        from course_utils.device import usable_cpu_count
+
+        return usable_cpu_count()
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs: expected a positive int, got {jobs!r}")
     return jobs
