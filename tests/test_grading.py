@@ -394,9 +394,13 @@ def test_exchange_cycle_release_fetch_submit_collect_then_grade(prepared_lesson,
     assert sorted(p.name for p in submitted.iterdir()) == ["alice", "bob"]
     assert (submitted / "alice" / lesson / "timestamp.txt").is_file()
 
-    result = grading.grade_submissions(submitted, lesson, out_dir=tmp_path / "out", jobs=2,
+    # Graded where nbgrader collected them, `course grade OUT/submitted --out OUT`: the
+    # submissions are read in place, never removed or rewritten.
+    handed_in = {p: p.read_bytes() for p in submitted.rglob("*") if p.is_file()}
+    result = grading.grade_submissions(submitted, lesson, out_dir=instructor, jobs=2,
                                        prepared=prepared, cell_timeout=CELL_TIMEOUT[lesson],
                                        notebook_timeout=NOTEBOOK_TIMEOUT)
+    assert {p: p.read_bytes() for p in submitted.rglob("*") if p.is_file()} == handed_in
     plan = prepared.plan
     assert result.student("alice").scores == {**plan.autograded, **{
         k: None for k in plan.manual}}
