@@ -42,6 +42,7 @@ import nbformat
 import psutil
 import pytest
 import yaml
+from _attacks import NOISE
 from conftest import expand_autotests
 from nbformat.v4 import new_code_cell
 
@@ -121,21 +122,6 @@ def _names_tests_use(master, plan, answers) -> dict[str, set[str]]:
     return out
 
 
-_NOISE = '''
-import functools as _functools
-import sys as _sys
-import warnings as _warnings
-
-
-def _noisy(function):
-    @_functools.wraps(function)
-    def wrapper(*args, **kwargs):
-        print("W0000 00:00:1732280000.123456   12345 cpu_allocator_impl.cc:83] Allocation "
-              "of 7340032 exceeds 10% of free system memory.", file=_sys.stderr)
-        _warnings.warn("tensorflow: retracing a tf.function for every call", UserWarning)
-        return function(*args, **kwargs)
-    return wrapper
-'''
 
 
 def adversarial(prepared, folder, expected, student, master, answers, fixture):
@@ -170,7 +156,7 @@ def adversarial(prepared, folder, expected, student, master, answers, fixture):
     for sid in reversed(tasks):
         functions = [n.name for n in ast.parse(chosen[sid]).body if isinstance(n, ast.FunctionDef)]
         wrap = "\n".join(f"{f} = _noisy({f})" for f in functions)
-        nb.cells.insert(_cell_index(nb, sid) + 1, new_code_cell(_NOISE + "\n\n" + wrap))
+        nb.cells.insert(_cell_index(nb, sid) + 1, new_code_cell(NOISE + "\n\n" + wrap))
     _write(nb, folder / "tampered.ipynb")
     expected["tampered"] = Expected("graded", want)
 

@@ -44,6 +44,7 @@ from pathlib import Path
 import nbformat
 import psutil
 import pytest
+from _attacks import FAKES, HOOKS
 from nbformat.v4 import new_code_cell
 
 import course_utils
@@ -57,47 +58,6 @@ PACKAGE = Path(course_utils.__file__).resolve().parent
 HIDDEN_LINE = "another seed must give another split"
 MARKER = "sandbox-escape-marker"
 
-HOOKS = '''
-_ip = get_ipython()
-_ip.showtraceback = lambda *args, **kwargs: None
-def _forgive(result):
-    result.error_in_exec = None
-_ip.events.register("post_run_cell", _forgive)
-_ip.input_transformers_cleanup.append(
-    lambda lines: ["try:\\n"] + ["    " + line for line in lines] + ["\\nexcept BaseException:\\n    pass\\n"])
-import ast as _ast
-class _Swallow(_ast.NodeTransformer):
-    def visit_Module(self, node):
-        handler = _ast.ExceptHandler(type=_ast.Name("BaseException", _ast.Load()), name=None,
-                                     body=[_ast.Pass()])
-        node.body = [_ast.Try(body=node.body or [_ast.Pass()], handlers=[handler], orelse=[],
-                              finalbody=[])]
-        return _ast.fix_missing_locations(node)
-_ip.ast_transformers.append(_Swallow())
-'''
-
-FAKES = '''
-import builtins
-import numpy as np
-from course_utils import workflow as _w
-
-class Anything(float):
-    def __eq__(self, other):
-        return True
-    def __lt__(self, other):
-        return True
-    def __sub__(self, other):
-        return Anything()
-    __abs__ = lambda self: Anything()
-
-def rank_k_accuracy(y_true, scores, k=1):
-    return Anything()
-
-builtins.isinstance = lambda *args: True
-all = lambda *args: True
-np.isclose = np.allclose = np.array_equal = lambda *args, **kwargs: True
-_w.check_splits = _w.check_architecture = lambda *args, **kwargs: None
-'''
 
 
 def _snoop(course: Path, out: Path) -> str:

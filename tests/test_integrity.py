@@ -19,6 +19,7 @@ from pathlib import Path
 import nbformat
 import pytest
 import yaml
+from _attacks import FAKES, HOOKS, NOISE
 from conftest import expand_autotests
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_raw_cell
 
@@ -33,50 +34,6 @@ FIXTURES = Path(__file__).resolve().parent / "submissions"
 
 # --------------------------------------------------------------------------- the attacks
 
-#: The hooks submission, as observed: IPython hooks and transformers that swallow errors.
-HOOKS = '''
-_ip = get_ipython()
-_ip.showtraceback = lambda *args, **kwargs: None
-def _forgive(result):
-    result.error_in_exec = None
-_ip.events.register("post_run_cell", _forgive)
-_ip.input_transformers_cleanup.append(
-    lambda lines: ["try:\\n"] + ["    " + line for line in lines] + ["\\nexcept BaseException:\\n    pass\\n"])
-import ast as _ast
-class _Swallow(_ast.NodeTransformer):
-    def visit_Module(self, node):
-        handler = _ast.ExceptHandler(type=_ast.Name("BaseException", _ast.Load()), name=None,
-                                     body=[_ast.Pass()])
-        node.body = [_ast.Try(body=node.body or [_ast.Pass()], handlers=[handler], orelse=[],
-                              finalbody=[])]
-        return _ast.fix_missing_locations(node)
-_ip.ast_transformers.append(_Swallow())
-'''
-
-#: The fakes submission, as observed: objects equal to everything, a shadowed builtin,
-#: NumPy's comparisons and the course's checks monkeypatched.
-FAKES = '''
-import builtins
-import numpy as np
-from course_utils import workflow as _w
-
-class Anything(float):
-    def __eq__(self, other):
-        return True
-    def __lt__(self, other):
-        return True
-    def __sub__(self, other):
-        return Anything()
-    __abs__ = lambda self: Anything()
-
-def rank_k_accuracy(y_true, scores, k=1):
-    return Anything()
-
-builtins.isinstance = lambda *args: True
-all = lambda *args: True
-np.isclose = np.allclose = np.array_equal = lambda *args, **kwargs: True
-_w.check_splits = _w.check_architecture = lambda *args, **kwargs: None
-'''
 
 #: One lever per entry: source, and a fragment of the reason it must be flagged with.
 ATTACKS = {
@@ -413,22 +370,6 @@ def _test_names(master, answers) -> list[str]:
     return sorted(used - own - set(dir(builtins)))
 
 
-#: The noise test_grading's ``tampered`` student adds after every answer.
-NOISE = '''
-import functools as _functools
-import sys as _sys
-import warnings as _warnings
-
-
-def _noisy(function):
-    @_functools.wraps(function)
-    def wrapper(*args, **kwargs):
-        print("W0000 00:00:1732280000.123456   12345 cpu_allocator_impl.cc:83] Allocation "
-              "of 7340032 exceeds 10% of free system memory.", file=_sys.stderr)
-        _warnings.warn("tensorflow: retracing a tf.function for every call", UserWarning)
-        return function(*args, **kwargs)
-    return wrapper
-'''
 
 
 @pytest.mark.parametrize("lesson", LESSONS)

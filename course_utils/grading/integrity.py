@@ -65,6 +65,7 @@ import importlib.util
 import keyword
 import re
 import sys
+import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
@@ -502,8 +503,21 @@ def _known_modules() -> dict[str, tuple[str, bool]]:
 
 
 def _is_module_name(dotted: str, attr: str) -> bool:
-    """Whether attribute ``attr`` of module ``dotted`` is itself a module."""
-    return attr in _COMMON_MODULES or _is_submodule(f"{dotted}.{attr}")
+    """Whether attribute ``attr`` of module ``dotted`` is itself a module.
+
+    In the course's own packages a submodule may share its name with a function the
+    package exports (``debugging.preflight``): there the package, which is safe and
+    cheap to import, says what the name is.
+    """
+    if attr in _COMMON_MODULES:
+        return True
+    if dotted == "course_utils" or dotted.startswith("course_utils."):
+        try:
+            value = getattr(importlib.import_module(dotted), attr)
+        except (ImportError, AttributeError):
+            return _is_submodule(f"{dotted}.{attr}")
+        return isinstance(value, types.ModuleType)
+    return _is_submodule(f"{dotted}.{attr}")
 
 
 @dataclasses.dataclass
