@@ -389,19 +389,26 @@ def _sandbox_command(cmd: Sequence[str], *, runtime_dir: Path, limits: Limits,
             args += ["--symlink", os.readlink(top), top]
         elif os.path.isdir(top):
             args += ["--ro-bind", top, top]
-    made = {Path("/"), Path("/usr"), Path("/etc")}
+    # /tmp is the scratch's tmp/ (one disk budget), unless the packages live under /tmp
+    # (a clone there): then /tmp is a scratch of its own, made before their binds go on it.
+    home = SANDBOX_HOME
+    under_tmp = any(Path("/tmp") in b.parents for b in binds)
+    args += ["--perms", "0755", "--dir", "/home",
+             "--size", str(limits.disk_bytes), "--perms", "01777", "--tmpfs", home,
+             "--perms", "01777", "--dir", f"{home}/tmp"]
+    if under_tmp:
+        args += ["--size", str(limits.disk_bytes), "--perms", "01777", "--tmpfs", "/tmp"]
+    else:
+        args += ["--symlink", f"{home}/tmp", "/tmp"]
+    made = {Path("/"), Path("/usr"), Path("/etc"), Path("/home"), Path("/tmp")}
     for path in binds:
         for parent in reversed(path.parents):
             if parent not in made:
                 args += ["--perms", "0755", "--dir", str(parent)]
                 made.add(parent)
         args += ["--ro-bind", str(path), str(path)]
-    home = SANDBOX_HOME
     args += ["--proc", "/proc", "--dev", "/dev",
              "--size", str(SHM_BYTES), "--perms", "01777", "--tmpfs", "/dev/shm",
-             "--perms", "0755", "--dir", "/home",
-             "--size", str(limits.disk_bytes), "--perms", "01777", "--tmpfs", home,
-             "--perms", "01777", "--dir", f"{home}/tmp", "--symlink", f"{home}/tmp", "/tmp",
              "--perms", "0755", "--dir", "/run",
              "--bind", str(runtime_dir), SANDBOX_RUNTIME,
              "--remount-ro", "/", "--chdir", home, "--"]
