@@ -137,6 +137,8 @@ class WorkerKiller(threading.Thread):
     def run(self) -> None:
         while len(self.kills) < self.times and not self.done.is_set():
             for nanny in self.nannies:
+                if len(self.kills) >= self.times:  # two workers may qualify in one pass
+                    break
                 with contextlib.suppress(psutil.Error):
                     for worker in psutil.Process(nanny.pid).children():
                         self._maybe_kill(nanny, worker)
