@@ -139,6 +139,6 @@ def test_course_grade_stops_in_well_under_a_second_on_a_bad_db(fault, tmp_path, 
     err = capsys.readouterr().err
     assert status == 2 and "course grade: error: db_url:" in err, err
     assert seconds < 1.0, f"took {seconds:.2f} s to refuse {url!r}"
-    assert ("pip install 'course-utils[postgres]'" if fault == "missing driver"
+    assert ("course-utils[postgres]" if fault == "missing driver"
             else "expected a database URL such as postgresql://") in err, err
     assert not (tmp_path / "out").exists(), "work started before the URL was checked"
