@@ -103,20 +103,26 @@ def lesson_run(lab):
 
 @pytest.fixture(scope="session", autouse=True)
 def private_assignment_cache(tmp_path_factory) -> Iterator[Path]:
-    """Generated assignments are kept in a folder of this session (never the user's cache);
-    ``course grade`` commands the tests start inherit it and reuse what the session made."""
+    """Generated assignments and matplotlib's font list are kept in folders of this session
+    (never the user's caches); ``course grade`` commands and JupyterLab kernels the tests
+    start inherit them."""
     import os
 
     from course_utils.grading.assignment import CACHE_VARIABLE
 
     folder = tmp_path_factory.mktemp("prepared-cache")
-    previous = os.environ.get(CACHE_VARIABLE)
+    # Matplotlib's font list too: a shared one may name fonts of a clone since deleted,
+    # and every figure of the lessons then logs "findfont: ... not found" on stderr.
+    fonts = tmp_path_factory.mktemp("matplotlib")
+    saved = {k: os.environ.get(k) for k in (CACHE_VARIABLE, "MPLCONFIGDIR")}
     os.environ[CACHE_VARIABLE] = str(folder)
+    os.environ["MPLCONFIGDIR"] = str(fonts)
     yield folder
-    if previous is None:
-        os.environ.pop(CACHE_VARIABLE, None)
-    else:
-        os.environ[CACHE_VARIABLE] = previous
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 @pytest.fixture(scope="session")
