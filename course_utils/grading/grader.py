@@ -32,6 +32,7 @@ from typing import Final
 from course_utils import io, release
 from course_utils.grading import integrity
 from course_utils.grading.assignment import (
+    GradingPlan,
     PreparedAssignment,
     make_submission,
     prepare_assignment,
@@ -51,7 +52,7 @@ from course_utils.grading.gradebook import (
 )
 from course_utils.grading.reports import FAILED_FEEDBACK_PAGE, format_summary, write_reports
 from course_utils.grading.results import GradeResult, StudentGrade
-from course_utils.grading.submissions import Submission, find_submissions
+from course_utils.grading.submissions import Submission, find_submissions, valid_student_id
 from course_utils.grading.worker import NOTEBOOK_TIMEOUT, Outcome, grade_one, make_job
 
 #: How a run treats results already in the output folder and gradebook:
@@ -189,8 +190,8 @@ def _grade_locked(source: Path, assignment: str, *, out: Path, work_root: Path, 
                 shutil.rmtree(out / folder / student / assignment, ignore_errors=True)
         shutil.rmtree(records, ignore_errors=True)
 
-    rejected = tuple((s.source.name, s.problem or "") for s in subs if not _usable_id(s))
-    usable = [s for s in subs if _usable_id(s)]
+    rejected = tuple((s.source.name, s.problem or "") for s in subs if not valid_student_id(s.student))
+    usable = [s for s in subs if valid_student_id(s.student)]
     earlier = _read_records(records)
     if rerun == "resume":
         usable = [s for s in usable if not (s.student in earlier and s.digest is not None
@@ -280,19 +281,17 @@ def _whole_class(db_url: str, prepared: PreparedAssignment, now: dict[str, Stude
                                     0.0, graded_now=False)
             elif student not in now:
                 base = dataclasses.replace(base, graded_now=False)
-            auto = float(sum(scores.get(k) or 0.0 for k in plan.autograded))
-            manual_values = [scores.get(k) for k in plan.manual]
-            manual = (None if any(v is None for v in manual_values)
-                      else float(sum(v or 0.0 for v in manual_values)))
+            auto, manual = _totals(scores, plan)
             students.append(dataclasses.replace(base, scores=scores, autograded_score=auto,
                                                 manual_score=manual))
     return tuple(students)
 
 
-def _usable_id(sub: Submission) -> bool:
-    from course_utils.grading.submissions import valid_student_id
-
-    return valid_student_id(sub.student)
+def _totals(scores: dict[str, float | None], plan: GradingPlan) -> tuple[float, float | None]:
+    """Autograded points, and manual points (``None`` while a written answer is ungraded)."""
+    auto = float(sum(scores.get(k) or 0.0 for k in plan.autograded))
+    manual = [scores.get(k) for k in plan.manual]
+    return auto, (None if any(v is None for v in manual) else float(sum(manual)))
 
 
 def _read_records(folder: Path) -> dict[str, StudentGrade]:
@@ -416,11 +415,7 @@ def _record(outcome: Outcome, prepared: PreparedAssignment, out: Path,
         scores = scores_of(gb, assignment, student, prepared.plan)
     if outcome.work is not None:
         shutil.rmtree(outcome.work, ignore_errors=True)
-    plan = prepared.plan
-    auto = float(sum(scores[k] or 0.0 for k in plan.autograded if k in scores))
-    manual_values = [scores.get(k) for k in plan.manual]
-    manual = (None if any(v is None for v in manual_values)
-              else float(sum(v or 0.0 for v in manual_values)))
+    auto, manual = _totals(scores, prepared.plan)
     message = "; ".join(m for m in (message, *sub.notes) if m)
     return StudentGrade(student, status, message, outcome.seconds, scores, auto,
                         manual_score=manual, withheld_score=withheld, digest=sub.digest)
