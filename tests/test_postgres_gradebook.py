@@ -113,7 +113,7 @@ def test_check_db_url_says_what_a_gradebook_url_looks_like(url, expected):
 def test_a_missing_postgresql_driver_names_the_extra_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "psycopg", None)  # `import psycopg` now fails
     monkeypatch.setitem(sys.modules, "psycopg2", None)
-    with pytest.raises(ValueError, match=r"pip install 'course-utils\[postgres\]'") as info:
+    with pytest.raises(ValueError, match=r"course-utils\[postgres\] @ git\+https://") as info:
         check_db_url("postgresql://grader:secret@db.example/course")
     assert "psycopg" in str(info.value) and "secret" not in str(info.value)
 
