@@ -6,10 +6,11 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 EXTRAS ?= cpu,course,dev,postgres,cluster
 
-.PHONY: demo test lint lab lab-args bench browser postgres sandbox clean help
+.PHONY: demo test claims lint lab lab-args bench browser postgres sandbox clean help
 help:
 	@echo "make demo   device report, reference training run (cpu profile), summary"
 	@echo "make test   lint and the whole test suite"
+	@echo "make claims every lesson run in the cpu profile, and the claims its text makes"
 	@echo "make lab    JupyterLab on the course"
 	@echo "make bench  the benchmark scripts (figures printed as JSON)"
 
@@ -26,51 +27,40 @@ demo: $(STAMP)
 test: $(STAMP) lint browser postgres sandbox
 	$(PY) -m pytest
 
+# What each lesson's text says its runs show, checked on runs in the cpu profile (the
+# profile of laptops, JupyterHub and Colab's default): about 6 minutes a lesson.
+claims: $(STAMP)
+	COURSE_CLAIMS_PROFILE=cpu $(PY) -m pytest tests/test_lesson00.py tests/test_lesson01.py \
+	  tests/test_lesson02.py tests/test_lesson03.py tests/test_lesson04.py tests/test_lesson05.py
+
+# Debian packages the tests start for real, installed with apt-get where we can (root, as
+# in CI); elsewhere the message says what to install. $(call apt_need,FOUND,PACKAGE,WHAT
+# FOR,OTHERWISE): FOUND is a shell test that succeeds when the tool is already there.
+define apt_need
+	@if ! { $(1); }; then \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian's $(2) $(3)"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -qq $(2) >/dev/null \
+	      || { apt-get update -qq && apt-get install -y -qq $(2) >/dev/null; }; \
+	  else \
+	    echo "$(4)"; exit 1; \
+	  fi; \
+	fi
+endef
+
 # The browser tests drive Debian's Chromium (not a browser downloaded by a test tool).
-# Installed with apt-get where we can (root, as in CI); elsewhere set CHROMIUM=/path.
 browser:
-	@if [ -z "$$CHROMIUM" ] && ! command -v chromium >/dev/null 2>&1; then \
-	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-	    echo "installing Debian's chromium for the browser tests"; \
-	    export DEBIAN_FRONTEND=noninteractive; \
-	    apt-get install -y -qq chromium >/dev/null \
-	      || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }; \
-	  else \
-	    echo "The browser tests need Chromium: apt-get install chromium (Debian/Ubuntu)," \
-	         "or set CHROMIUM=/path/to/chromium"; exit 1; \
-	  fi; \
-	fi
+	$(call apt_need,[ -n "$$CHROMIUM" ] || command -v chromium >/dev/null 2>&1,chromium,for the browser tests,The browser tests need Chromium: apt-get install chromium (Debian/Ubuntu) or set CHROMIUM=/path/to/chromium)
 
-# The shared-gradebook tests start a throw-away PostgreSQL server: Debian's package,
-# installed with apt-get where we can (root); elsewhere set PG_BIN=/path/to/postgresql/bin.
+# The shared-gradebook tests start a throw-away PostgreSQL server.
 postgres:
-	@if [ -z "$$PG_BIN" ] && ! command -v pg_ctl >/dev/null 2>&1 \
-	    && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then \
-	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-	    echo "installing Debian's postgresql for the gradebook tests"; \
-	    export DEBIAN_FRONTEND=noninteractive; \
-	    apt-get install -y -qq postgresql >/dev/null \
-	      || { apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; }; \
-	  else \
-	    echo "The gradebook tests need PostgreSQL's server: apt-get install postgresql" \
-	         "(Debian/Ubuntu), or set PG_BIN=/path/to/postgresql/bin"; exit 1; \
-	  fi; \
-	fi
+	$(call apt_need,[ -n "$$PG_BIN" ] || command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1,postgresql,for the gradebook tests,The gradebook tests need PostgreSQL's server: apt-get install postgresql (Debian/Ubuntu) or set PG_BIN=/path/to/postgresql/bin)
 
-# `course grade` runs students' kernels in bubblewrap's sandbox (Debian's package); its
-# tests need it as graders do. Installed with apt-get where we can (root).
+# `course grade` runs students' kernels in bubblewrap's sandbox; its tests need it as
+# graders do.
 sandbox:
-	@if ! command -v bwrap >/dev/null 2>&1; then \
-	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-	    echo "installing Debian's bubblewrap for the grading sandbox"; \
-	    export DEBIAN_FRONTEND=noninteractive; \
-	    apt-get install -y -qq bubblewrap >/dev/null \
-	      || { apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null; }; \
-	  else \
-	    echo "Grading needs bubblewrap: apt-get install bubblewrap (Debian/Ubuntu)," \
-	         "dnf install bubblewrap (Fedora)"; exit 1; \
-	  fi; \
-	fi
+	$(call apt_need,command -v bwrap >/dev/null 2>&1,bubblewrap,for the grading sandbox,Grading needs bubblewrap: apt-get install bubblewrap (Debian/Ubuntu) or dnf install bubblewrap (Fedora))
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

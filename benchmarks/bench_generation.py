@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 
 from course_utils.fingers import make_fingers
+from course_utils.runtime.device import usable_cpu_count
 
 TARGET_IMAGES_PER_S = 5000
 
@@ -45,7 +45,7 @@ def main() -> None:
         "image_size": 64,
         "n": args.n,
         "images_per_s_by_size": {"32": others[32], "64": round(main_rate), "128": others[128]},
-        "cpu_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "cpu_cores": usable_cpu_count(),
         "target_images_per_s": TARGET_IMAGES_PER_S,
         "meets_target": main_rate >= TARGET_IMAGES_PER_S,
     }, indent=2))

@@ -29,7 +29,7 @@ def _median_seconds(code: str) -> float:
 def main() -> None:
     baseline = _median_seconds("pass")
     package = _median_seconds("import course_utils")
-    cli = _median_seconds("import course_utils.cli; course_utils.cli.build_parser()")
+    cli = _median_seconds("import course_utils.instructor.cli; course_utils.instructor.cli.build_parser()")
     print(json.dumps({
         "benchmark": "import_time",
         "python_startup_s": round(baseline, 4),

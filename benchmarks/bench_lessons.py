@@ -24,7 +24,8 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from course_utils import grading, release
+from course_utils.instructor import grading, release
+from course_utils.runtime.device import usable_cpu_count
 
 ROOT = Path(__file__).resolve().parents[1]
 BUDGET_S = {"smoke": 30, "cpu": 360, "gpu": None}
@@ -70,7 +71,7 @@ def main() -> None:
                              "budget_s": budget,
                              "within_budget": None if budget is None else seconds <= budget})
                 print(json.dumps(rows[-1]), flush=True)
-    print(json.dumps({"benchmark": "lesson_run_time", "cores": os.cpu_count(),
+    print(json.dumps({"benchmark": "lesson_run_time", "cores": usable_cpu_count(),
                       "lessons": rows}, indent=2))
 
 

@@ -37,8 +37,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from course_utils import datasets, fingers, labels, models, profiles
-from course_utils.tf_setup import import_keras, import_tensorflow, set_seed
+from course_utils import datasets, fingers, labels, models
+from course_utils.runtime import profiles
+from course_utils.runtime.tf_setup import import_keras, import_tensorflow, set_seed
 
 TARGET_RATIO = 3.0
 

@@ -14,7 +14,7 @@ import json
 import tempfile
 import time
 
-from course_utils.tf_setup import import_tensorflow
+from course_utils.runtime.tf_setup import import_tensorflow
 
 
 def forward_flops(model) -> int:

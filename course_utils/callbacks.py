@@ -2,7 +2,7 @@
 
 Both are ``keras.callbacks.Callback`` subclasses; pass them to
 ``model.fit(..., callbacks=[...])``. Everything they write goes through
-:mod:`course_utils.io` (a temporary file, then one rename), so a run killed at
+:mod:`course_utils.runtime.io` (a temporary file, then one rename), so a run killed at
 any moment leaves only complete files behind, and the next run removes the
 temporaries a killed one could not.
 
@@ -31,8 +31,9 @@ weights of mid-epoch, so some batches are trained twice and the resumed run no l
 matches an uninterrupted one; neither it nor ``model.save`` keeps the dropout layers'
 random state, which :class:`EpochCheckpoint` does.
 
-The two classes are created on first access, so ``import course_utils.callbacks``
-stays free of TensorFlow until a callback is used.
+This module imports Keras (and so TensorFlow) when it loads: its classes are ordinary
+Keras subclasses. ``import course_utils`` stays light because it loads this module
+only on first use of ``course_utils.callbacks``.
 
 Examples
 --------
@@ -41,7 +42,7 @@ Examples
 >>> run_dir = pathlib.Path(tempfile.mkdtemp())
 >>> monitor = TrainingMonitor(run_dir)
 >>> checkpoint = EpochCheckpoint(run_dir / "checkpoints", every=2, keep=3)
->>> isinstance(monitor, import_keras().callbacks.Callback)
+>>> isinstance(monitor, keras.callbacks.Callback)
 True
 >>> find_latest_checkpoint(run_dir / "checkpoints") is None
 True
@@ -59,11 +60,14 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from course_utils import io
-from course_utils.tf_setup import import_keras, lazy_keras_class
+from course_utils.history import History, read_history
+from course_utils.models import current_learning_rate
+from course_utils.runtime import io
+from course_utils.runtime.tf_setup import import_keras
+
+keras = import_keras()  # quietly: TensorFlow's start-up log stays hidden
 
 if TYPE_CHECKING:  # pragma: no cover
-    import keras
     from matplotlib.figure import Figure
 
 __all__ = [
@@ -86,7 +90,7 @@ CHECKPOINT_PATTERN = re.compile(r"^epoch_(?P<epoch>\d+)\.keras$")
 STATE_MEMBER = "course_training_state.json"
 
 
-class _TrainingMonitor:
+class TrainingMonitor(keras.callbacks.Callback):
     """Write the training history and the learning curves after every epoch.
 
     After each epoch the callback atomically rewrites
@@ -109,7 +113,9 @@ class _TrainingMonitor:
     recorded after its last checkpoint are dropped and trained again. A run
     starting at epoch 0 starts a new history.
 
-    The history is also available as the ``history`` attribute.
+    The history is also available as the ``history`` attribute, a
+    :class:`~course_utils.history.History`; :func:`~course_utils.history.read_history`
+    reads the file back.
 
     Examples
     --------
@@ -133,7 +139,7 @@ class _TrainingMonitor:
         if self.run_dir.exists() and not self.run_dir.is_dir():
             raise ValueError(f"run_dir: {self.run_dir} exists and is not a folder")
         self.plot = bool(plot)
-        self.history: dict[str, list[Any]] = {"epoch": []}
+        self.history = History()
         self._started = False
         self._epoch_start: float | None = None
 
@@ -160,7 +166,7 @@ class _TrainingMonitor:
     def _begin(self, epoch: int) -> None:
         if not self._started:  # the first epoch of this fit() is its initial_epoch
             self._started = True
-            self.history = self._previous_history(epoch) if epoch > 0 else {"epoch": []}
+            self.history = self._previous_history(epoch) if epoch > 0 else History()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._begin(epoch)
@@ -168,7 +174,7 @@ class _TrainingMonitor:
         if self._epoch_start is not None:
             record.setdefault("epoch_seconds", time.perf_counter() - self._epoch_start)
         if "learning_rate" not in record:
-            learning_rate = self._current_learning_rate()
+            learning_rate = current_learning_rate(getattr(self.model, "optimizer", None))
             if learning_rate is not None:
                 record["learning_rate"] = learning_rate
         _append_epoch(self.history, epoch + 1, record)
@@ -179,17 +185,17 @@ class _TrainingMonitor:
             plots.save_figure(_plot_curves(self.history), self.curves_path)
         self._epoch_start = time.perf_counter()  # the next epoch's time starts here
 
-    def _previous_history(self, initial_epoch: int) -> dict[str, list[Any]]:
+    def _previous_history(self, initial_epoch: int) -> History:
         """The saved history cut to epochs ``1..initial_epoch``."""
         if not self.history_path.exists():
             warnings.warn(
                 f"{self.history_path} not found: the history of this resumed run starts at "
                 f"epoch {initial_epoch + 1}", RuntimeWarning, stacklevel=2,
             )
-            return {"epoch": []}
-        history = _check_history(io.read_json(self.history_path), self.history_path)
-        keep = [i for i, done in enumerate(history["epoch"]) if done <= initial_epoch]
-        history = {key: [values[i] for i in keep] for key, values in history.items()}
+            return History()
+        saved = read_history(self.history_path, name=str(self.run_dir))
+        keep = [i for i, done in enumerate(saved["epoch"]) if done <= initial_epoch]
+        history = History({key: [values[i] for i in keep] for key, values in saved.items()})
         if history["epoch"] != list(range(1, initial_epoch + 1)):
             warnings.warn(
                 f"{self.history_path} holds epochs {history['epoch']}, not all of 1..{initial_epoch}: "
@@ -197,17 +203,8 @@ class _TrainingMonitor:
             )
         return history
 
-    def _current_learning_rate(self) -> float | None:
-        optimizer = getattr(self.model, "optimizer", None)
-        if optimizer is None:
-            return None
-        try:
-            return _to_float(optimizer.learning_rate)
-        except (AttributeError, TypeError, ValueError):  # pragma: no cover - exotic optimizers
-            return None
 
-
-class _EpochCheckpoint:
+class EpochCheckpoint(keras.callbacks.Callback):
     """Save the model every ``every`` epochs as ``epoch_NNNN.keras``; keep the last ``keep``.
 
     A checkpoint is the whole model as ``model.save`` writes it: architecture,
@@ -350,7 +347,6 @@ def load_checkpoint(path: str | os.PathLike[str]) -> keras.Model:
         raise FileNotFoundError(f"checkpoint {p} does not exist")
     if p.is_dir() or p.suffix != ".keras":
         raise ValueError(f"checkpoint {p}: expected a .keras file written by EpochCheckpoint")
-    keras = import_keras()
     try:
         model = keras.saving.load_model(p)
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
@@ -431,19 +427,6 @@ def _to_float(value: Any) -> float:
     return float(value)
 
 
-def _check_history(data: Any, path: Path) -> dict[str, list[Any]]:
-    """A saved history as ``{"epoch": [...], metric: [...]}`` with equal lengths."""
-    if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
-        raise ValueError(f"{path}: expected a history {{metric: [values per epoch]}}")
-    if "epoch" not in data:  # e.g. a plain Keras History.history dump
-        length = max((len(v) for v in data.values()), default=0)
-        data = {"epoch": list(range(1, length + 1)), **data}
-    lengths = {key: len(values) for key, values in data.items()}
-    if len(set(lengths.values())) > 1:
-        raise ValueError(f"{path}: every list must have one value per epoch, got lengths {lengths}")
-    return data
-
-
 def _append_epoch(history: dict[str, list[Any]], epoch: int, record: dict[str, float]) -> None:
     """Append one epoch, keeping every list as long as ``history["epoch"]``."""
     recorded = len(history["epoch"])
@@ -462,23 +445,3 @@ def _plot_curves(history: dict[str, list[Any]]) -> Figure:
 
     metrics = [m for m in ("loss", "accuracy") if m in history or f"val_{m}" in history]
     return plots.plot_history({"run": history}, metrics=metrics or ("loss",))
-
-
-# The public classes subclass keras.callbacks.Callback, which imports TensorFlow;
-# they are assembled on first access (PEP 562) to keep this module's import light.
-_LAZY_CLASSES = {"TrainingMonitor": (_TrainingMonitor, "callbacks.Callback"),
-                 "EpochCheckpoint": (_EpochCheckpoint, "callbacks.Callback")}
-
-if TYPE_CHECKING:  # pragma: no cover
-
-    class TrainingMonitor(_TrainingMonitor, keras.callbacks.Callback): ...
-
-    class EpochCheckpoint(_EpochCheckpoint, keras.callbacks.Callback): ...
-
-
-def __getattr__(name: str) -> Any:
-    return lazy_keras_class(globals(), _LAZY_CLASSES, name)
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY_CLASSES))

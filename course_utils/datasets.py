@@ -1,8 +1,9 @@
 """Input pipelines: splits, ``tf.data`` datasets and label-preserving augmentation.
 
 The data layer (:mod:`course_utils.fingers`) gives uint8 images ``(n, size,
-size)`` and int64 labels. :func:`make_dataset` turns them into what a Keras
-model eats, batches of float32 ``(batch, size, size, 1)`` in ``[0, 1]``::
+size)`` and int64 labels. A Keras model eats float32 ``(n, size, size, 1)`` in
+``[0, 1]``: :func:`to_model_input` is the one place that scales pixels so, for
+arrays and inside pipelines alike. :func:`make_dataset` turns images into batches::
 
     training:    from_tensor_slices -> cache -> shuffle -> batch -> scale to [0, 1]
                      -> augment -> prefetch
@@ -34,13 +35,16 @@ Examples
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from course_utils import labels as label_scheme
-from course_utils.tf_setup import import_keras, import_tensorflow
+from course_utils.runtime import seeds
+from course_utils.runtime.checks import check_scalar
+from course_utils.runtime.tf_setup import import_keras, import_tensorflow
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -54,6 +58,7 @@ __all__ = [
     "make_epochs",
     "random_flip_hands",
     "split_train_val",
+    "to_model_input",
 ]
 
 
@@ -85,10 +90,8 @@ def split_train_val(
     """
     from sklearn.model_selection import train_test_split
 
-    if isinstance(val_fraction, bool) or not isinstance(val_fraction, int | float):
-        raise ValueError(f"val_fraction: expected a number in (0, 1), got {val_fraction!r}")
-    if not 0 < val_fraction < 1:
-        raise ValueError(f"val_fraction: expected a number in (0, 1), got {val_fraction}")
+    val_fraction = check_scalar(val_fraction, "val_fraction", float, min_val=0, max_val=1,
+                                include_boundaries="neither")
     x = np.asarray(x)
     y = label_scheme.check_labels(y, name="y")
     if y.ndim != 1 or len(x) != len(y):
@@ -101,7 +104,8 @@ def split_train_val(
     if present.size and present.min() < 2:
         rare = label_scheme.CLASS_NAMES[int(np.flatnonzero(counts == 1)[0])]
         raise ValueError(
-            f"y: class {rare} has a single image; a stratified split needs at least 2 per class"
+            f"y: expected at least 2 images per class (a stratified split puts one on each "
+            f"side), got 1 of class {rare}"
         )
     try:
         x_tr, x_val, y_tr, y_val = train_test_split(
@@ -148,7 +152,7 @@ def make_dataset(
     """
     tf = import_tensorflow()
     x, y = _check_images(x, y)
-    batch_size = _check_batch_size(batch_size)
+    batch_size = check_scalar(batch_size, "batch_size", int, min_val=1)
     if augment and not training:
         raise ValueError(
             "augment=True needs training=True: augment training data only, never "
@@ -206,7 +210,7 @@ def make_epochs(
     """
     tf = import_tensorflow()
     x, y = _check_images(x, y)
-    batch_size = _check_batch_size(batch_size)
+    batch_size = check_scalar(batch_size, "batch_size", int, min_val=1)
     chosen = [int(e) for e in epochs]
     if not chosen or min(chosen) < 0:
         raise ValueError(f"epochs: expected epoch numbers >= 0, got {list(epochs)!r}")
@@ -226,14 +230,14 @@ def make_epochs(
 def epoch_seed(seed: int, epoch: int) -> int:
     """The seed of epoch ``epoch``'s shuffling and augmentation in :func:`make_epochs`.
 
-    A function of ``(seed, epoch)`` only, below ``2**30`` (room for the ``+ 1..3`` of
+    ``seeds.derive_seed(seed, epoch)`` (:mod:`course_utils.runtime.seeds`): a function
+    of ``(seed, epoch)`` only, below ``2**30`` (room for the consecutive seeds of
     :func:`build_augmentation`'s layers).
 
     >>> epoch_seed(42, 3) == epoch_seed(42, 3) != epoch_seed(42, 4)
     True
     """
-    state = np.random.SeedSequence([int(seed), int(epoch)]).generate_state(1)
-    return int(state[0] >> 2)
+    return seeds.derive_seed(int(seed), int(epoch), bits=30)
 
 
 def _augmenter(seed: int) -> Any:
@@ -262,16 +266,45 @@ def _check_images(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return x, y
 
 
-def _check_batch_size(batch_size: int) -> int:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or batch_size < 1:
-        raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
-    return int(batch_size)
+def to_model_input(images: Any) -> Any:
+    """Pixels as the models take them: uint8 ``(n, s, s)`` -> float32 ``(n, s, s, 1)`` in [0, 1].
+
+    The one place the course scales pixels (``pixel / 255``): :func:`make_dataset`'s
+    batches, the lessons' arrays and the features of a pretrained network all go
+    through it. ``images`` is uint8 ``(n, s, s)`` or ``(n, s, s, 1)``: a NumPy array
+    (NumPy comes back) or a TensorFlow tensor, e.g. a batch inside a ``tf.data``
+    pipeline (a tensor comes back).
+
+    Raises ``ValueError`` for anything but uint8 images of those shapes (float
+    images are probably scaled already: scaling them twice would darken them).
+
+    Examples
+    --------
+    >>> x = to_model_input(np.array([[[0, 255]]], np.uint8))
+    >>> x.shape, x.dtype, x.ravel().tolist()
+    ((1, 1, 2, 1), dtype('float32'), [0.0, 1.0])
+    """
+    tf = sys.modules.get("tensorflow")
+    if tf is not None and tf.is_tensor(images):
+        dtype, shape = images.dtype.name, tuple(images.shape)
+    else:
+        images = np.asarray(images)
+        dtype, shape = images.dtype.name, images.shape
+    if dtype != "uint8" or not (len(shape) == 3 or (len(shape) == 4 and shape[-1] == 1)):
+        raise ValueError(
+            f"images: expected uint8 pixels of shape (n, size, size) or (n, size, size, 1), "
+            f"got {dtype} {shape}"
+        )
+    if isinstance(images, np.ndarray):
+        x = images.astype(np.float32)
+        return (x if x.ndim == 4 else x[..., None]) / np.float32(255.0)
+    x = tf.cast(images, tf.float32)
+    return (x if len(shape) == 4 else x[..., None]) / 255.0
 
 
 def _to_float(images: Any, batch_labels: Any) -> tuple[Any, Any]:
-    """uint8 (b, s, s) -> float32 (b, s, s, 1) in [0, 1]."""
-    tf = import_tensorflow()
-    return tf.cast(images, tf.float32)[..., None] / 255.0, batch_labels
+    """A batch of uint8 images and its labels -> :func:`to_model_input` and the labels."""
+    return to_model_input(images), batch_labels
 
 
 def build_augmentation(seed: int = 0) -> keras.Sequential:
@@ -296,17 +329,19 @@ def build_augmentation(seed: int = 0) -> keras.Sequential:
     keras = import_keras()
     layers = keras.layers
     seed = int(seed)
+    layer_seeds = [seeds.layer_seed(seed, k, spacing=1) for k in range(4)]  # seed, seed + 1, ...
     # Nearest-pixel sampling: bilinear sampling at sub-pixel offsets would smooth the
     # pixel noise, and augmented images would no longer look like the real ones.
     geometry = {"fill_mode": "reflect", "interpolation": "nearest"}
     return keras.Sequential(
         [
-            layers.RandomRotation(0.05, seed=seed, name="random_rotation", **geometry),
+            layers.RandomRotation(0.05, seed=layer_seeds[0], name="random_rotation", **geometry),
             layers.RandomTranslation(
-                0.08, 0.08, seed=seed + 1, name="random_translation", **geometry
+                0.08, 0.08, seed=layer_seeds[1], name="random_translation", **geometry
             ),
-            layers.RandomZoom(0.1, seed=seed + 2, name="random_zoom", **geometry),
-            layers.RandomContrast(0.2, value_range=(0.0, 1.0), seed=seed + 3, name="random_contrast"),
+            layers.RandomZoom(0.1, seed=layer_seeds[2], name="random_zoom", **geometry),
+            layers.RandomContrast(0.2, value_range=(0.0, 1.0), seed=layer_seeds[3],
+                                  name="random_contrast"),
         ],
         name="augmentation",
     )
@@ -348,8 +383,7 @@ def random_flip_hands(
     [1, 0, 3, 2]
     """
     tf = import_tensorflow()
-    if not 0 <= rate <= 1:
-        raise ValueError(f"rate: expected a probability in [0, 1], got {rate!r}")
+    rate = check_scalar(rate, "rate", float, min_val=0, max_val=1)
     images = tf.convert_to_tensor(images)
     labels = tf.convert_to_tensor(labels)
     flipped_images, flipped_labels = flip_hands(images, labels)

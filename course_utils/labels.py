@@ -24,9 +24,13 @@ Examples
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Final
 
 import numpy as np
+from numpy.typing import ArrayLike
+
+from course_utils.runtime.checks import check_choice, check_scalar
 
 HANDS: Final = ("L", "R")
 MAX_COUNT: Final = 5
@@ -46,11 +50,9 @@ def encode(count: int, hand: str) -> int:
     >>> encode(0, "L"), encode(5, "R")
     (0, 11)
     """
-    if not 0 <= int(count) <= MAX_COUNT:
-        raise ValueError(f"count must be between 0 and {MAX_COUNT}, got {count!r}")
-    if hand not in HANDS:
-        raise ValueError(f"hand must be 'L' or 'R', got {hand!r}")
-    return 2 * int(count) + HANDS.index(hand)
+    count = check_scalar(count, "count", int, min_val=0, max_val=MAX_COUNT)
+    check_choice(hand, "hand", HANDS)
+    return 2 * count + HANDS.index(hand)
 
 
 def decode(index: int) -> tuple[int, str]:
@@ -71,19 +73,72 @@ def check_labels(labels: np.ndarray, *, num_classes: int = NUM_CLASSES, name: st
 
     >>> check_labels(np.array([0, 11])).dtype
     dtype('int64')
+    >>> check_labels([0, 12], name="y")
+    Traceback (most recent call last):
+    ...
+    ValueError: y: expected class indices in 0..11, got 12
     """
     arr = np.asarray(labels)
     if arr.size and not np.issubdtype(arr.dtype, np.integer):
-        if not np.all(np.equal(np.mod(arr, 1), 0)):
-            raise ValueError(f"{name} must be integer class indices, got dtype {arr.dtype}")
+        try:
+            whole = bool(np.all(np.equal(np.mod(arr, 1), 0)))
+        except TypeError:  # strings, objects
+            whole = False
+        if not whole:
+            raise ValueError(f"{name}: expected integer class indices, got dtype {arr.dtype}")
     arr = arr.astype(np.int64)
     bad = (arr < 0) | (arr >= num_classes)
     if np.any(bad):
         first = arr[bad].flat[0]
-        raise ValueError(
-            f"{name} out of range: found {first}, expected integers in 0..{num_classes - 1}"
-        )
+        raise ValueError(f"{name}: expected class indices in 0..{num_classes - 1}, got {first}")
     return arr
+
+
+def check_label_vector(values: ArrayLike, *, num_classes: int = NUM_CLASSES,
+                       name: str = "labels") -> np.ndarray:
+    """Class labels of shape ``(n,)`` or ``(n, 1)`` (as Keras passes them) as an int64 vector.
+
+    Raises ``ValueError`` naming ``name`` for another shape, or labels that
+    :func:`check_labels` refuses.
+
+    >>> check_label_vector([[3], [1]]).tolist()
+    [3, 1]
+    >>> check_label_vector(np.zeros((2, 2), int), name="y_true")
+    Traceback (most recent call last):
+    ...
+    ValueError: y_true: expected a 1-D array of class indices (or shape (n, 1)), got shape (2, 2)
+    """
+    arr = np.asarray(values)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise ValueError(
+            f"{name}: expected a 1-D array of class indices (or shape (n, 1)), got shape {arr.shape}"
+        )
+    return check_labels(arr, num_classes=num_classes, name=name)
+
+
+def check_class_names(class_names: Sequence[str], num_classes: int = NUM_CLASSES) -> tuple[str, ...]:
+    """One name per class, as a tuple of strings (``CLASS_NAMES`` is one such sequence).
+
+    Raises ``ValueError`` for a single string or a number of names other than ``num_classes``.
+
+    >>> check_class_names(["left", "right"], 2)
+    ('left', 'right')
+    >>> check_class_names("ab", 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: class_names: expected a sequence of names, one per class, got the string 'ab'
+    """
+    if isinstance(class_names, str):
+        raise ValueError(f"class_names: expected a sequence of names, one per class, "
+                         f"got the string {class_names!r}")
+    names = tuple(str(n) for n in class_names)
+    if len(names) != num_classes:
+        raise ValueError(
+            f"class_names: expected one name per class ({num_classes}), got {len(names)} names"
+        )
+    return names
 
 
 def to_count(labels: np.ndarray) -> np.ndarray:
@@ -115,12 +170,14 @@ def parse_filename(name: str) -> tuple[int, str]:
     base = name.replace("\\", "/").rsplit("/", 1)[-1]
     match = _FILENAME.match(base)
     if match is None:
-        raise ValueError(f"{name}: file name does not follow {FILENAME_PATTERN}")
+        raise ValueError(f"{name}: expected a file name {FILENAME_PATTERN}")
     count, hand = int(match["count"]), match["hand"].upper()
     if hand not in HANDS:
-        raise ValueError(f"{name}: hand must be L or R, got {match['hand']!r} ({FILENAME_PATTERN})")
+        raise ValueError(f"{name}: expected the hand L or R, got {match['hand']!r} "
+                         f"({FILENAME_PATTERN})")
     if count > MAX_COUNT:
-        raise ValueError(f"{name}: label out of range, count {count} is not in 0..{MAX_COUNT}")
+        raise ValueError(f"{name}: expected a count in 0..{MAX_COUNT}, got {count} "
+                         f"({FILENAME_PATTERN})")
     return count, hand
 
 

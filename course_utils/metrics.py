@@ -29,13 +29,13 @@ Examples
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from course_utils import labels
+from course_utils.runtime.checks import check_scalar
 
 __all__ = [
     "check_confusion_matrix",
@@ -97,23 +97,24 @@ def rank_k_accuracy(y_true: ArrayLike, scores: ArrayLike, k: int = 1) -> float:
     scores_arr = np.asarray(scores)
     if scores_arr.ndim != 2:
         raise ValueError(
-            f"scores must be a 2-D array of shape (n_samples, num_classes), "
+            f"scores: expected a 2-D array of shape (n_samples, num_classes), "
             f"got shape {scores_arr.shape}"
         )
     if not (np.issubdtype(scores_arr.dtype, np.floating) or np.issubdtype(scores_arr.dtype, np.integer)):
-        raise ValueError(f"scores must hold real numbers, got dtype {scores_arr.dtype}")
+        raise ValueError(f"scores: expected real numbers, got dtype {scores_arr.dtype}")
     n, num_classes = scores_arr.shape
     if n == 0 or num_classes == 0:
-        raise ValueError(f"scores must hold at least one sample and one class, got shape {scores_arr.shape}")
+        raise ValueError(
+            f"scores: expected at least one sample and one class, got shape {scores_arr.shape}"
+        )
     y = _label_vector(y_true, num_classes=num_classes, name="y_true")
     if len(y) != n:
         raise ValueError(
-            f"y_true and scores must have the same number of samples, got {len(y)} labels "
-            f"and {n} rows of scores"
+            f"y_true: expected one label per row of scores ({n}), got {len(y)} labels"
         )
-    k = _positive_int(k, name="k")
+    k = check_scalar(k, "k", int, min_val=1)
     if k > num_classes:
-        raise ValueError(f"k must be between 1 and the number of classes ({num_classes}), got {k}")
+        raise ValueError(f"k: expected at most the number of classes ({num_classes}), got {k}")
 
     s = scores_arr.astype(np.float32)
     true_score = s[np.arange(n), y]
@@ -154,12 +155,12 @@ def confusion_matrix(y_true: ArrayLike, y_pred: ArrayLike, num_classes: int = la
     """
     from sklearn.metrics import confusion_matrix as sk_confusion_matrix  # import on use: slow
 
-    num_classes = _positive_int(num_classes, name="num_classes")
+    num_classes = check_scalar(num_classes, "num_classes", int, min_val=1)
     t = _label_vector(y_true, num_classes=num_classes, name="y_true")
     p = _label_vector(y_pred, num_classes=num_classes, name="y_pred")
     if len(t) != len(p):
         raise ValueError(
-            f"y_true and y_pred must have the same length, got {len(t)} and {len(p)}"
+            f"y_pred: expected one prediction per label of y_true ({len(t)}), got {len(p)}"
         )
     return sk_confusion_matrix(t, p, labels=np.arange(num_classes)).astype(np.int64)
 
@@ -195,8 +196,8 @@ def most_confused(cm: ArrayLike, class_names: Sequence[str], top: int = 3) -> li
     [('0R', '1L', 3), ('0L', '0R', 2)]
     """
     matrix = check_confusion_matrix(cm)
-    names = _check_class_names(class_names, len(matrix))
-    top = _positive_int(top, name="top")
+    names = labels.check_class_names(class_names, len(matrix))
+    top = check_scalar(top, "top", int, min_val=1)
     off_diagonal = matrix.astype(np.int64)
     np.fill_diagonal(off_diagonal, 0)
     flat = off_diagonal.ravel()
@@ -240,45 +241,21 @@ def check_confusion_matrix(cm: ArrayLike, *, name: str = "cm") -> np.ndarray:
     """
     matrix = np.asarray(cm)
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] == 0:
-        raise ValueError(f"{name} must be a square 2-D matrix (num_classes, num_classes), got shape {matrix.shape}")
+        raise ValueError(
+            f"{name}: expected a square 2-D matrix (num_classes, num_classes), "
+            f"got shape {matrix.shape}"
+        )
     if not (np.issubdtype(matrix.dtype, np.integer) or np.issubdtype(matrix.dtype, np.floating)):
-        raise ValueError(f"{name} must hold numbers, got dtype {matrix.dtype}")
+        raise ValueError(f"{name}: expected numbers, got dtype {matrix.dtype}")
     if not np.all(np.isfinite(matrix)) or np.any(matrix < 0):
-        raise ValueError(f"{name} must hold finite, non-negative counts")
+        raise ValueError(f"{name}: expected finite, non-negative counts, got values from "
+                         f"{np.min(matrix):g} to {np.max(matrix):g}")
     return matrix
 
 
 def _label_vector(values: ArrayLike, *, num_classes: int, name: str) -> np.ndarray:
     """Labels of shape ``(n,)`` or ``(n, 1)`` as an ``int64`` vector, checked in range."""
     arr = np.asarray(values)
-    if arr.ndim == 2 and arr.shape[1] == 1:
-        arr = arr[:, 0]
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D array of class indices (or shape (n, 1)), got shape {arr.shape}")
     if arr.size and not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
-        raise ValueError(f"{name} must hold integer class indices, got dtype {arr.dtype}")
-    return labels.check_labels(arr, num_classes=num_classes, name=name)
-
-
-def _positive_int(value: object, *, name: str) -> int:
-    """``value`` as an ``int >= 1``; bools and non-integral numbers are refused."""
-    if isinstance(value, bool | np.bool_):
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    try:
-        number = operator.index(value)  # int and NumPy integers, not 2.5
-    except TypeError:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}") from None
-    if number < 1:
-        raise ValueError(f"{name} must be a positive integer, got {number}")
-    return int(number)
-
-
-def _check_class_names(class_names: Sequence[str], num_classes: int) -> tuple[str, ...]:
-    if isinstance(class_names, str):
-        raise ValueError("class_names must be a sequence of names, one per class, not a single string")
-    names = tuple(str(n) for n in class_names)
-    if len(names) != num_classes:
-        raise ValueError(
-            f"class_names must have one name per class: {num_classes} expected, got {len(names)}"
-        )
-    return names
+        raise ValueError(f"{name}: expected integer class indices, got dtype {arr.dtype}")
+    return labels.check_label_vector(arr, num_classes=num_classes, name=name)

@@ -23,10 +23,10 @@ left out with ``batch_norm=False``. ``dropout`` is the rate of ``fc1_dropout``.
 
 The defaults (3 blocks of 16, 32 and 64 filters, ``fc1`` of 128 units) train a
 full run of the ``cpu`` profile (its image size and ``epochs``, see
-:mod:`course_utils.profiles`) in about a minute on two cores; ``width=32`` doubles
+:mod:`course_utils.runtime.profiles`) in about a minute on two cores; ``width=32`` doubles
 the filters for about twice the time. Most parameters sit in ``fc1``, so their
 number grows with the image area. Without ``input_shape`` the model takes the
-active profile's (:func:`course_utils.profiles.get_profile`).
+active profile's (:func:`course_utils.runtime.profiles.get_profile`).
 The softmax layer starts with small weights, so an untrained model scores every
 class alike and its loss is ``ln(num_classes)`` (lesson 05's initialisation check).
 
@@ -42,18 +42,27 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from course_utils import profiles
-from course_utils.tf_setup import import_keras
+from course_utils.runtime import profiles, seeds
+from course_utils.runtime.checks import check_scalar
+from course_utils.runtime.tf_setup import import_keras
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
 
-__all__ = ["build_dense_head", "build_fingers_cnn", "build_optimizer", "compile_classifier"]
+__all__ = [
+    "build_dense_head",
+    "build_fingers_cnn",
+    "build_optimizer",
+    "compile_classifier",
+    "current_learning_rate",
+    "iter_layers",
+]
 
 
 def build_fingers_cnn(
@@ -80,7 +89,7 @@ def build_fingers_cnn(
     Parameters
     ----------
     input_shape: ``(rows, cols, channels)`` of one image; default: the active
-        profile's ``input_shape`` (:func:`course_utils.profiles.get_profile`).
+        profile's ``input_shape`` (:func:`course_utils.runtime.profiles.get_profile`).
     num_classes: units of the softmax layer (12 for the fingers labels).
     depth: number of convolution blocks; each halves the image side.
     width: filters of the first block; doubled in every following block.
@@ -111,13 +120,14 @@ def build_fingers_cnn(
     if input_shape is None:
         input_shape = profiles.get_profile().input_shape
     shape = _check_input_shape(input_shape)
-    num_classes = _check_int("num_classes", num_classes, minimum=2)
-    depth = _check_int("depth", depth, minimum=1)
-    width = _check_int("width", width, minimum=1)
-    dense_units = _check_int("dense_units", dense_units, minimum=1)
-    dropout = _check_rate(dropout)
-    l2 = _check_penalty("l2", l2)
-    l1 = _check_penalty("l1", l1)
+    num_classes = check_scalar(num_classes, "num_classes", int, min_val=2)
+    depth = check_scalar(depth, "depth", int, min_val=1)
+    width = check_scalar(width, "width", int, min_val=1)
+    dense_units = check_scalar(dense_units, "dense_units", int, min_val=1)
+    dropout = check_scalar(dropout, "dropout", float, min_val=0, max_val=1,
+                           include_boundaries="left")
+    l2 = check_scalar(l2, "l2", float, min_val=0)
+    l1 = check_scalar(l1, "l1", float, min_val=0)
     smallest = min(shape[0], shape[1])
     if smallest // 2**depth < 1:
         raise ValueError(
@@ -125,11 +135,11 @@ def build_fingers_cnn(
             f"{smallest}; expected depth <= {max(smallest.bit_length() - 1, 0)} for this size"
         )
     if seed is not None:
-        seed = _check_int("seed", seed, minimum=0)
+        seed = check_scalar(seed, "seed", int, min_val=0)
 
     keras = import_keras()
     layers = keras.layers
-    seeds = _SeedSequence(seed)
+    layer_seeds = _layer_seeds(seed)
 
     def regularizer() -> Any:
         if l1 > 0:
@@ -142,7 +152,7 @@ def build_fingers_cnn(
         filters = width * 2 ** (block - 1)
         x = layers.Conv2D(
             filters, 3, padding="same", activation="relu",
-            kernel_initializer=keras.initializers.HeNormal(seed=seeds.next()),
+            kernel_initializer=keras.initializers.HeNormal(seed=next(layer_seeds)),
             kernel_regularizer=regularizer(), name=f"block{block}_conv1",
         )(x)
         if batch_norm:
@@ -151,13 +161,13 @@ def build_fingers_cnn(
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(
         dense_units, activation="relu",
-        kernel_initializer=keras.initializers.HeNormal(seed=seeds.next()),
+        kernel_initializer=keras.initializers.HeNormal(seed=next(layer_seeds)),
         kernel_regularizer=regularizer(), name="fc1",
     )(x)
-    x = layers.Dropout(dropout, seed=seeds.next(), name="fc1_dropout")(x)
+    x = layers.Dropout(dropout, seed=next(layer_seeds), name="fc1_dropout")(x)
     outputs = layers.Dense(
         num_classes, activation="softmax",
-        kernel_initializer=_small_initializer(keras, seeds.next()),
+        kernel_initializer=_small_initializer(keras, next(layer_seeds)),
         kernel_regularizer=regularizer(), name="predictions",
     )(x)
     return keras.Model(inputs, outputs, name=name)
@@ -186,26 +196,27 @@ def build_dense_head(
     >>> head(np.zeros((2, 4, 4, 8), "float32")).shape
     TensorShape([2, 12])
     """
-    num_classes = _check_int("num_classes", num_classes, minimum=2)
-    units = _check_int("units", units, minimum=1)
-    dropout = _check_rate(dropout)
+    num_classes = check_scalar(num_classes, "num_classes", int, min_val=2)
+    units = check_scalar(units, "units", int, min_val=1)
+    dropout = check_scalar(dropout, "dropout", float, min_val=0, max_val=1,
+                           include_boundaries="left")
     if seed is not None:
-        seed = _check_int("seed", seed, minimum=0)
+        seed = check_scalar(seed, "seed", int, min_val=0)
     keras = import_keras()
     layers = keras.layers
-    seeds = _SeedSequence(seed)
+    layer_seeds = _layer_seeds(seed)
     return keras.Sequential(
         [
             layers.Flatten(name=f"{name}_flatten"),
             layers.Dense(
                 units, activation="relu",
-                kernel_initializer=keras.initializers.HeNormal(seed=seeds.next()),
+                kernel_initializer=keras.initializers.HeNormal(seed=next(layer_seeds)),
                 name=f"{name}_fc1",
             ),
-            layers.Dropout(dropout, seed=seeds.next(), name=f"{name}_dropout"),
+            layers.Dropout(dropout, seed=next(layer_seeds), name=f"{name}_dropout"),
             layers.Dense(
                 num_classes, activation="softmax",
-                kernel_initializer=_small_initializer(keras, seeds.next()),
+                kernel_initializer=_small_initializer(keras, next(layer_seeds)),
                 name=f"{name}_predictions",
             ),
         ],
@@ -246,12 +257,11 @@ def compile_classifier(
         if not isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule):
             if isinstance(learning_rate, bool) or not isinstance(learning_rate, int | float):
                 raise ValueError(
-                    f"learning_rate: expected a positive number or a LearningRateSchedule, "
+                    f"learning_rate: expected a number > 0 or a LearningRateSchedule, "
                     f"got {learning_rate!r}"
                 )
-            if not learning_rate > 0:
-                raise ValueError(f"learning_rate: expected a positive number, got {learning_rate!r}")
-            learning_rate = float(learning_rate)
+            learning_rate = check_scalar(learning_rate, "learning_rate", float, min_val=0,
+                                         include_boundaries="neither")
         try:
             optimizer = keras.optimizers.get(
                 {"class_name": optimizer, "config": {"learning_rate": learning_rate}}
@@ -304,47 +314,69 @@ def build_optimizer(model: keras.Model) -> keras.Model:
     return model
 
 
+def iter_layers(model: keras.Model) -> Iterator[keras.layers.Layer]:
+    """The layers of ``model`` that compute, in order: nested models looked into.
+
+    A model used as a layer (a ``Sequential`` head, a pretrained base inside a
+    fine-tuning model) is replaced by its own layers, recursively; input layers
+    are left out. This is the one walk over a model's layers the course uses
+    (checks, monitors, freezing a block).
+
+    Raises ``ValueError`` when ``model`` has no ``layers``.
+
+    Examples
+    --------
+    >>> keras = import_keras()
+    >>> head = keras.Sequential([keras.layers.Dense(3, name="fc")], name="head")
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(5, name="d"), head])
+    >>> [layer.name for layer in iter_layers(model)]
+    ['d', 'fc']
+    """
+    if not hasattr(model, "layers"):
+        raise ValueError(f"model: expected a Keras model (with layers), got {type(model).__name__}")
+    keras = import_keras()
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        if isinstance(layer, keras.Model):
+            yield from iter_layers(layer)
+        else:
+            yield layer
+
+
+def current_learning_rate(optimizer: Any) -> float | None:
+    """The learning rate ``optimizer`` applies at its next step, as a float.
+
+    Works for a plain rate and for a ``LearningRateSchedule`` (Keras evaluates it at
+    the optimizer's step count). ``None`` when there is no rate to read (no
+    optimizer, or one without a readable ``learning_rate``). The one reader of the
+    current rate the course uses (training monitor, range test, lesson 05 checks).
+
+    Examples
+    --------
+    >>> keras = import_keras()
+    >>> round(current_learning_rate(keras.optimizers.SGD(0.05)), 6)
+    0.05
+    >>> current_learning_rate(None) is None
+    True
+    """
+    try:
+        rate = optimizer.learning_rate
+        if hasattr(rate, "numpy"):
+            rate = rate.numpy()
+        return float(np.asarray(rate))
+    except (AttributeError, TypeError, ValueError):  # no optimizer, or nothing readable
+        return None
+
+
 def _small_initializer(keras: Any, seed: int | None) -> Any:
     """Small softmax weights: an untrained model scores all classes alike (loss ln C)."""
     return keras.initializers.RandomNormal(stddev=0.01, seed=seed)
 
 
-class _SeedSequence:
-    """Distinct, reproducible seeds for successive layers (``None`` stays random)."""
-
-    def __init__(self, seed: int | None) -> None:
-        self._seed = seed
-        self._count = 0
-
-    def next(self) -> int | None:
-        if self._seed is None:
-            return None
-        self._count += 1
-        return self._seed * 1000 + self._count
-
-
-def _check_int(name: str, value: Any, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value}")
-    return int(value)
-
-
-def _check_rate(dropout: Any) -> float:
-    if isinstance(dropout, bool) or not isinstance(dropout, int | float | np.floating):
-        raise ValueError(f"dropout: expected a rate in [0, 1), got {dropout!r}")
-    if not 0 <= dropout < 1:
-        raise ValueError(f"dropout: expected a rate in [0, 1), got {dropout}")
-    return float(dropout)
-
-
-def _check_penalty(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.floating):
-        raise ValueError(f"{name}: expected a penalty factor >= 0, got {value!r}")
-    if not value >= 0:  # also rejects NaN
-        raise ValueError(f"{name}: expected a penalty factor >= 0, got {value}")
-    return float(value)
+def _layer_seeds(seed: int | None) -> Iterator[int | None]:
+    """The seeds of a model's random layers, in order: ``seeds.layer_seed(seed, 1)``, ``2``..."""
+    return (seeds.layer_seed(seed, index) for index in itertools.count(1))
 
 
 def _check_input_shape(input_shape: Any) -> tuple[int, int, int]:

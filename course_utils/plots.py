@@ -37,12 +37,14 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from numpy.typing import ArrayLike
 
-from course_utils import io, metrics
-from course_utils.labels import CLASS_NAMES, NUM_CLASSES
+from course_utils import metrics
+from course_utils.history import read_history
+from course_utils.labels import CLASS_NAMES, NUM_CLASSES, check_class_names, check_label_vector
+from course_utils.runtime import io
+from course_utils.runtime.checks import check_scalar
 
 __all__ = [
     "MAX_IMAGES",
-    "load_history",
     "plot_confusion_matrix",
     "plot_history",
     "plot_images",
@@ -52,77 +54,8 @@ __all__ = [
 #: Most images :func:`plot_images` draws in one figure (a bigger grid is unreadable and slow).
 MAX_IMAGES = 200
 
-RunHistory = Any  # keras.callbacks.History, {metric: values}, or a path to history.json
-
-
-def load_history(run: RunHistory, *, name: str = "run") -> dict[str, np.ndarray]:
-    """Read one run's history as ``{key: float array}``, with an ``"epoch"`` key.
-
-    ``run`` may be a ``keras.callbacks.History`` (what ``model.fit`` returns), a
-    dict ``{metric: [one value per epoch]}`` (``History.history``, or a dict
-    with an ``"epoch"`` list like the training monitor's), or the path of a
-    ``history.json`` written by :class:`course_utils.callbacks.TrainingMonitor`.
-    Epochs are counted from 1; without an ``"epoch"`` list they are ``1..n``.
-    ``name`` is used in error messages.
-
-    Raises
-    ------
-    FileNotFoundError
-        When the history file does not exist.
-    ValueError
-        When a value is not a list of numbers, or the lists have different lengths.
-
-    Examples
-    --------
-    >>> h = load_history({"loss": [0.9, 0.5]})
-    >>> h["epoch"].tolist(), h["loss"].tolist()
-    ([1.0, 2.0], [0.9, 0.5])
-    """
-    source = name
-    epochs: Sequence[float] | None = None
-    if isinstance(run, str | os.PathLike):
-        path = Path(run)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: history file of run {name!r} not found")
-        data = io.read_json(path)
-        source = f"{path} (run {name!r})"
-    elif hasattr(run, "history") and isinstance(run.history, Mapping):  # keras History
-        data = run.history
-        if len(getattr(run, "epoch", ())) > 0:
-            epochs = [e + 1 for e in run.epoch]  # History.epoch counts from 0
-    elif isinstance(run, Mapping):
-        data = run
-    else:
-        raise TypeError(
-            f"run {name!r}: expected a keras History, a dict {{metric: values}} or the path of "
-            f"a history.json, got {type(run).__name__}"
-        )
-    if not isinstance(data, Mapping):
-        raise ValueError(f"{source}: expected a history {{metric: [values per epoch]}}")
-
-    history: dict[str, np.ndarray] = {}
-    for key, values in data.items():
-        try:
-            arr = np.asarray(values, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ValueError(f"{source}: {key!r} must be a list of numbers, one per epoch") from None
-        if arr.ndim != 1:
-            raise ValueError(f"{source}: {key!r} must be a list of numbers, one per epoch, got shape {arr.shape}")
-        history[str(key)] = arr
-    lengths = {key: len(arr) for key, arr in history.items()}
-    if len(set(lengths.values())) > 1:
-        raise ValueError(f"{source}: every list must have one value per epoch, got lengths {lengths}")
-    length = next(iter(lengths.values()), 0)
-    if "epoch" not in history:
-        if epochs is not None and len(epochs) == length:
-            history["epoch"] = np.asarray(epochs, dtype=np.float64)
-        else:
-            history["epoch"] = np.arange(1, length + 1, dtype=np.float64)
-    return history
-
-
 def plot_history(
-    runs: Mapping[str, RunHistory], *, metrics: Sequence[str] = ("loss", "accuracy")
+    runs: Mapping[str, Any], *, metrics: Sequence[str] = ("loss", "accuracy")
 ) -> Figure:
     """Learning curves of one or more runs: one axis per metric.
 
@@ -137,7 +70,7 @@ def plot_history(
     runs
         ``{run name: history}``; a history is a ``keras.callbacks.History``, a
         dict of per-epoch lists, or the path of a ``history.json`` (see
-        :func:`load_history`).
+        :func:`course_utils.history.read_history`).
     metrics
         Metric names without the ``val_`` prefix, one axis each.
 
@@ -159,21 +92,21 @@ def plot_history(
     """
     if not isinstance(runs, Mapping) or any(_looks_like_values(v) for v in runs.values()):
         raise TypeError(
-            "runs must map a run name to its history, e.g. {'baseline': history}; "
+            "runs: expected a mapping from a run name to its history, e.g. {'baseline': history}; "
             f"got {type(runs).__name__}" + (
                 " of lists (one history? wrap it: {'my run': history})"
                 if isinstance(runs, Mapping) else ""
             )
         )
     if not runs:
-        raise ValueError("runs is empty: pass at least one {'name': history}")
+        raise ValueError("runs: expected at least one {'name': history}, got an empty mapping")
     if isinstance(metrics, str):
         metrics = (metrics,)
     metrics = tuple(metrics)
     if not metrics:
-        raise ValueError("metrics is empty: name at least one metric, e.g. ('loss',)")
+        raise ValueError("metrics: expected at least one metric name, e.g. ('loss',), got none")
 
-    histories = {str(name): load_history(run, name=str(name)) for name, run in runs.items()}
+    histories = {str(name): read_history(run, name=str(name)) for name, run in runs.items()}
     for name, history in histories.items():
         for metric in metrics:
             if metric not in history and f"val_{metric}" not in history:
@@ -234,7 +167,7 @@ def plot_confusion_matrix(
     ['3', '1', '0', '2']
     """
     matrix = metrics.check_confusion_matrix(cm).astype(np.float64)
-    names = metrics._check_class_names(class_names, len(matrix))
+    names = check_class_names(class_names, len(matrix))
     if normalize:
         totals = matrix.sum(axis=1, keepdims=True)
         matrix = np.divide(matrix, totals, out=np.zeros_like(matrix), where=totals > 0)
@@ -301,7 +234,7 @@ def plot_images(
     n = len(arr)
     true = _optional_labels(labels, n, name="labels")
     pred = _optional_labels(predictions, n, name="predictions")
-    ncols = metrics._positive_int(ncols, name="ncols")
+    ncols = check_scalar(ncols, "ncols", int, min_val=1)
     cols = min(n, ncols)
     rows = math.ceil(n / cols)
     fig = Figure(figsize=(1.6 * cols, 1.8 * rows), layout="constrained")
@@ -348,10 +281,10 @@ def save_figure(fig: Figure, path: str | os.PathLike[str], *, dpi: int = 100) ->
     b'\\x89PNG'
     """
     if not isinstance(fig, Figure):
-        raise TypeError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
+        raise TypeError(f"fig: expected a matplotlib Figure, got {type(fig).__name__}")
     target = Path(path)
     if target.suffix.lower() != ".png":
-        raise ValueError(f"{target}: save_figure writes PNG files, the path must end with .png")
+        raise ValueError(f"{target}: expected a path ending with .png (save_figure writes PNG files)")
     with io.atomic_path(target) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi)
     return target
@@ -368,24 +301,24 @@ def _check_images(images: ArrayLike) -> np.ndarray:
         arr = arr[..., 0]
     if arr.ndim != 3:
         raise ValueError(
-            f"images must have shape (n, size, size) or (n, size, size, 1), got {arr.shape}"
+            f"images: expected shape (n, size, size) or (n, size, size, 1), got {arr.shape}"
         )
     if len(arr) == 0:
-        raise ValueError("images is empty: pass at least one image")
+        raise ValueError("images: expected at least one image, got none")
     if len(arr) > MAX_IMAGES:
         raise ValueError(
-            f"images holds {len(arr)} images, at most {MAX_IMAGES} fit in one figure: "
-            f"pass a slice such as images[:32]"
+            f"images: expected at most {MAX_IMAGES} images (what fits in one figure), got "
+            f"{len(arr)}: pass a slice such as images[:32]"
         )
     if arr.dtype == np.uint8:
         return arr
     if not np.issubdtype(arr.dtype, np.floating):
-        raise ValueError(f"images must be uint8 (0..255) or float (0..1), got dtype {arr.dtype}")
+        raise ValueError(f"images: expected uint8 (0..255) or float (0..1) pixels, got dtype {arr.dtype}")
     low, high = float(np.min(arr)), float(np.max(arr))
     if not (np.isfinite(low) and np.isfinite(high)) or low < -1e-3 or high > 1.0 + 1e-3:
         raise ValueError(
-            f"float images must lie in [0, 1], got values from {low:g} to {high:g} "
-            "(divide by 255, or pass uint8 images)"
+            f"images: expected float pixels in [0, 1], got values from {low:g} to {high:g} "
+            "(pass uint8 images, or datasets.to_model_input of them)"
         )
     return arr
 
@@ -393,7 +326,7 @@ def _check_images(images: ArrayLike) -> np.ndarray:
 def _optional_labels(values: ArrayLike | None, n: int, *, name: str) -> np.ndarray | None:
     if values is None:
         return None
-    arr = metrics._label_vector(values, num_classes=NUM_CLASSES, name=name)
+    arr = check_label_vector(values, num_classes=NUM_CLASSES, name=name)
     if len(arr) != n:
-        raise ValueError(f"{name} must have one class index per image: {n} images, {len(arr)} {name}")
+        raise ValueError(f"{name}: expected one class index per image ({n}), got {len(arr)}")
     return arr

@@ -30,10 +30,11 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
+
+from course_utils.runtime.checks import check_scalar
 
 __all__ = [
     "QuadraticLoss",
@@ -135,10 +136,8 @@ class RosenbrockLoss:
     b: float = 100.0
 
     def __post_init__(self) -> None:
-        if not _is_number(self.a) or not math.isfinite(self.a):
-            raise ValueError(f"a: expected a finite number, got {self.a!r}")
-        if not _is_number(self.b) or not (math.isfinite(self.b) and self.b > 0):
-            raise ValueError(f"b: expected a positive number, got {self.b!r}")
+        check_scalar(self.a, "a", float, finite=True)
+        check_scalar(self.b, "b", float, min_val=0, include_boundaries="neither", finite=True)
 
     @property
     def minimum(self) -> np.ndarray:
@@ -216,10 +215,9 @@ def make_quadratic(condition: float = 100.0, *, max_curvature: float = 1.0,
     >>> q.gradient(np.array([1.0, 1.0])).tolist()
     [0.01, 1.0]
     """
-    if not _is_number(condition) or not (condition >= 1 and math.isfinite(condition)):
-        raise ValueError(f"condition: expected a number >= 1, got {condition!r}")
-    if not _is_number(max_curvature) or not (max_curvature > 0 and math.isfinite(max_curvature)):
-        raise ValueError(f"max_curvature: expected a positive number, got {max_curvature!r}")
+    check_scalar(condition, "condition", float, min_val=1, finite=True)
+    check_scalar(max_curvature, "max_curvature", float, min_val=0, include_boundaries="neither",
+                 finite=True)
     bowl = QuadraticLoss((max_curvature / condition, max_curvature))
     return Surface(
         name=f"quadratic, condition number {condition:g}",
@@ -272,6 +270,3 @@ def _start_point(start: Sequence[float]) -> np.ndarray:
         raise ValueError(f"start: expected a finite point (w0, w1), got {start!r}")
     return point
 
-
-def _is_number(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, int | float | np.integer | np.floating)

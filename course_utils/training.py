@@ -1,8 +1,13 @@
-"""The reference training run: the nine workflow steps of SYLLABUS 00, end to end.
+"""Training: the one helper every lesson trains with, and the reference run of SYLLABUS 00.
 
-``course train`` and ``make demo`` call :func:`train_reference`; lesson 00
-walks through the same steps one cell at a time. A run folder holds
-everything the run produced::
+* :func:`fit_model` builds (from a builder function), compiles, feeds and fits a model
+  and returns its :class:`~course_utils.history.History`; every training run of the
+  package goes through it, so a seed means the same thing everywhere.
+* :func:`repeat_over_seeds` repeats a run over several seeds, and
+  :func:`mean_over_seeds` gives the mean and the spread of their curves, epoch by epoch.
+* :func:`train_reference` is the reference run: the nine workflow steps of SYLLABUS
+  00, end to end. ``course train`` and ``make demo`` call it; lesson 00 walks through
+  the same steps one cell at a time. A run folder holds everything the run produced::
 
     runs/reference-cpu/
         config.json          profile, seed, data source, hyper-parameters
@@ -14,7 +19,16 @@ everything the run produced::
 
 Examples
 --------
->>> from course_utils.training import TrainConfig, train_reference
+>>> import numpy as np
+>>> from course_utils import models
+>>> x, y = np.random.default_rng(0).random((32, 8, 8, 1), "float32"), np.arange(32) % 12
+>>> def build():
+...     return models.build_fingers_cnn((8, 8, 1), 12, depth=1, width=4, seed=0)
+>>> runs = repeat_over_seeds(
+...     lambda seed: fit_model(build, (x, y), epochs=2, batch_size=8, seed=seed), seeds=[0, 1])
+>>> mean, spread = mean_over_seeds(runs)
+>>> mean.epochs, len(spread["loss"])
+([1, 2], 2)
 >>> summary = train_reference(TrainConfig(profile="smoke", run_dir="runs/x"))  # doctest: +SKIP
 >>> summary.metrics["rank1_accuracy"]  # doctest: +SKIP
 0.93
@@ -27,14 +41,216 @@ import dataclasses
 import math
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from course_utils import io, labels, profiles
-from course_utils.tf_setup import import_keras, set_seed
+import numpy as np
+
+from course_utils import labels
+from course_utils.history import History, read_history
+from course_utils.runtime import io, profiles
+from course_utils.runtime.checks import check_scalar
+from course_utils.runtime.tf_setup import import_keras, set_seed
+
+__all__ = [
+    "RunSummary",
+    "TrainConfig",
+    "fit_model",
+    "mean_over_seeds",
+    "repeat_over_seeds",
+    "train_reference",
+]
 
 DEFAULT_RUNS_DIR = Path("runs")
+
+T = TypeVar("T")
+
+
+# --------------------------------------------------------------------------- the helper
+
+
+def fit_model(
+    model: Any,
+    train: Any,
+    val: Any = None,
+    *,
+    epochs: int,
+    seed: int | None = None,
+    optimizer: str | Any | None = None,
+    learning_rate: float | Any | None = None,
+    batch_size: int | None = None,
+    steps_per_epoch: int | None = None,
+    initial_epoch: int = 0,
+    callbacks: Sequence[Any] = (),
+    verbose: int | str = 0,
+) -> History:
+    """Build, compile, feed and fit a model; return its :class:`~course_utils.history.History`.
+
+    1. **Seed**: with ``seed``, :func:`~course_utils.runtime.tf_setup.set_seed` first,
+       before the model is built, so the same seed gives the same initial weights,
+       batches and dropout masks: the same history. ``seed=None`` leaves the random
+       state as it is (the second phase of a fine-tuning, a resumed run).
+    2. **Build**: ``model`` is a ``keras.Model`` or a function without arguments that
+       builds one (``lambda: models.build_fingers_cnn(shape, seed=seed)``).
+    3. **Compile**: a model that is not compiled yet is compiled by
+       :func:`course_utils.models.compile_classifier` with ``optimizer`` (default
+       ``"adam"``, or an optimizer instance) and ``learning_rate`` (default ``1e-3``); a
+       compiled model is used as it is.
+    4. **Feed**: ``train`` is a ``tf.data.Dataset`` of ``(images, labels)`` batches (it
+       shuffles itself, see :func:`course_utils.datasets.make_dataset`; an endless one,
+       ``dataset.repeat()``, needs ``steps_per_epoch``), a pair ``(x, y)`` of arrays,
+       fed in batches of ``batch_size`` and reshuffled every epoch by Keras, or a
+       function without arguments that makes the dataset. ``val`` (optional) is one of
+       the same, evaluated after every epoch.
+    5. **Fit** epochs ``initial_epoch + 1`` to ``epochs`` with ``callbacks``.
+
+    A shuffled dataset takes its seeds from the global seed in force when it is *made*:
+    one made before the call keeps the seed of whatever ran before it. Pass the function
+    that makes it (``lambda: datasets.make_dataset(x, y, ..., training=True)``), and
+    ``seed`` fixes the order of its batches too; the functions are called after seeding,
+    the data before the model.
+
+    The returned history's ``model`` is the trained model. Arguments are checked before
+    anything is built; a ``ValueError`` names the one that is wrong.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from course_utils import models
+    >>> x, y = np.random.default_rng(0).random((32, 8, 8, 1), "float32"), np.arange(32) % 12
+    >>> def build():
+    ...     return models.build_fingers_cnn((8, 8, 1), 12, depth=1, width=4, seed=0)
+    >>> history = fit_model(build, (x, y), (x, y), epochs=3, batch_size=8, seed=0)
+    >>> history.metrics
+    ['accuracy', 'loss', 'rank5_accuracy', 'val_accuracy', 'val_loss', 'val_rank5_accuracy']
+    >>> history == fit_model(build, (x, y), (x, y), epochs=3, batch_size=8, seed=0)
+    True
+    >>> more = fit_model(history.model, (x, y), epochs=5, initial_epoch=3, batch_size=8)
+    >>> more.epochs
+    [4, 5]
+    """
+    epochs = check_scalar(epochs, "epochs", int, min_val=1)
+    initial_epoch = check_scalar(initial_epoch, "initial_epoch", int, min_val=0,
+                                 max_val=epochs - 1)
+    if steps_per_epoch is not None:
+        steps_per_epoch = check_scalar(steps_per_epoch, "steps_per_epoch", int, min_val=1)
+    if seed is not None:
+        seed = check_scalar(seed, "seed", int, min_val=0)
+    if batch_size is not None:
+        batch_size = check_scalar(batch_size, "batch_size", int, min_val=1)
+    keras = import_keras()
+    if seed is not None:
+        set_seed(seed)
+    train, val = (data() if callable(data) else data for data in (train, val))
+    arrays = isinstance(train, tuple)
+    if arrays and len(train) != 2:
+        raise ValueError(f"train: expected a dataset or a pair (x, y) of arrays, got a tuple "
+                         f"of {len(train)}")
+    if arrays and batch_size is None:
+        raise ValueError("batch_size: expected a whole number >= 1 to feed the arrays (x, y) in "
+                         "batches, got None")
+    if not arrays and batch_size is not None:
+        raise ValueError(f"batch_size: expected None for a dataset (it comes in batches "
+                         f"already), got {batch_size!r}")
+    if not isinstance(model, keras.Model):
+        if not callable(model):
+            raise ValueError(f"model: expected a keras.Model or a function that builds one, "
+                             f"got {type(model).__name__}")
+        built = model()
+        if not isinstance(built, keras.Model):
+            raise ValueError(f"model: expected the builder to return a keras.Model, got "
+                             f"{type(built).__name__}")
+        model = built
+    if not model.compiled:
+        from course_utils import models
+
+        models.compile_classifier(model, optimizer="adam" if optimizer is None else optimizer,
+                                  learning_rate=1e-3 if learning_rate is None else learning_rate)
+    elif optimizer is not None or learning_rate is not None:
+        raise ValueError("optimizer: expected None for a model that is compiled already (pass "
+                         "an uncompiled model, or compile it with the optimizer you want)")
+    options = {"epochs": epochs, "initial_epoch": initial_epoch,
+               "steps_per_epoch": steps_per_epoch, "validation_data": val,
+               "callbacks": list(callbacks), "verbose": verbose}
+    if arrays:
+        fitted = model.fit(*train, batch_size=batch_size, shuffle=True, **options)
+    else:
+        fitted = model.fit(train, shuffle=False, **options)  # the dataset shuffles itself
+    return read_history(fitted, name=model.name)
+
+
+def repeat_over_seeds(run: Callable[[int], T], seeds: Iterable[int]) -> dict[int, T]:
+    """Call ``run(seed)`` for every seed: ``{seed: what that run returned}``.
+
+    A run that depends on chance (initial weights, batches, dropout) gives a different
+    result for every seed; repeating it over a few seeds shows how much, and
+    :func:`mean_over_seeds` sums the histories up. ``run`` usually calls
+    :func:`fit_model` (or a lesson's training function) with ``seed=seed``.
+
+    Examples
+    --------
+    >>> repeat_over_seeds(lambda seed: seed * 10, seeds=range(3))
+    {0: 0, 1: 10, 2: 20}
+    >>> repeat_over_seeds(lambda seed: seed, seeds=3)
+    Traceback (most recent call last):
+    ...
+    ValueError: seeds: expected a list of seeds such as range(3), got 3
+    """
+    if not callable(run):
+        raise ValueError(f"run: expected a function of the seed, got {type(run).__name__}")
+    if isinstance(seeds, str) or not isinstance(seeds, Iterable):
+        raise ValueError(f"seeds: expected a list of seeds such as range(3), got {seeds!r}")
+    chosen = [check_scalar(seed, "seeds", int, min_val=0) for seed in seeds]
+    if not chosen:
+        raise ValueError("seeds: expected at least one seed, got none")
+    repeated = sorted({seed for seed in chosen if chosen.count(seed) > 1})
+    if repeated:
+        raise ValueError(f"seeds: expected different seeds, got {repeated} more than once")
+    return {seed: run(seed) for seed in chosen}
+
+
+def mean_over_seeds(runs: Mapping[int, Any] | Sequence[Any]) -> tuple[History, History]:
+    """The mean and the spread of several runs' curves, epoch by epoch: ``(mean, spread)``.
+
+    ``runs`` is what :func:`repeat_over_seeds` returns, ``{seed: run}``, or a list of
+    runs; a run is anything :func:`~course_utils.history.read_history` reads (a
+    :class:`~course_utils.history.History`, a Keras ``History``, a
+    :class:`~course_utils.overfitting.RunResult`, a ``history.json``). Every run must
+    have recorded the same epochs and metrics. ``mean`` holds the mean of every metric
+    over the runs, ``spread`` their standard deviation (``ddof=1``, the sample's), both
+    as histories: ``mean.final("val_accuracy")``, ``plots.plot_history({"mean": mean})``.
+
+    Examples
+    --------
+    >>> mean, spread = mean_over_seeds({0: {"loss": [1.0, 0.4]}, 1: {"loss": [1.2, 0.6]}})
+    >>> mean["loss"], [round(s, 4) for s in spread["loss"]]
+    ([1.1, 0.5], [0.1414, 0.1414])
+    """
+    if isinstance(runs, Mapping):
+        named = {f"seed {seed}": run for seed, run in runs.items()}
+    elif isinstance(runs, Sequence) and not isinstance(runs, str):
+        named = {f"run {index}": run for index, run in enumerate(runs)}
+    else:
+        raise ValueError(f"runs: expected {{seed: run}} or a list of runs, got {type(runs).__name__}")
+    if len(named) < 2:
+        raise ValueError(f"runs: expected at least 2 runs to measure a spread, got {len(named)}")
+    histories = {name: read_history(run, name=name) for name, run in named.items()}
+    (first_name, first), *others = histories.items()
+    for name, history in others:
+        if history.epochs != first.epochs or sorted(history.metrics) != sorted(first.metrics):
+            raise ValueError(
+                f"runs: expected the same epochs and metrics in every run; {first_name} has "
+                f"epochs {first.epochs} and {sorted(first.metrics)}, {name} has epochs "
+                f"{history.epochs} and {sorted(history.metrics)} (did a run stop early?)")
+    stacked = {m: np.array([h[m] for h in histories.values()]) for m in first.metrics}
+    mean = History({"epoch": first.epochs, **{m: v.mean(axis=0) for m, v in stacked.items()}})
+    spread = History({"epoch": first.epochs,
+                      **{m: v.std(axis=0, ddof=1) for m, v in stacked.items()}})
+    return mean, spread
+
+
+# --------------------------------------------------------------------------- the reference run
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,19 +423,18 @@ def train_reference(config: TrainConfig = TrainConfig(), *,
         verbose = 1 if sys.stdout.isatty() else 2
     start = time.perf_counter()
     if initial_epoch < epochs:
+        # One stream of the remaining epochs, epoch e shuffled and augmented with its own seed.
         train_ds = datasets.make_epochs(
             data.x_train, data.y_train, batch_size=profile.batch_size,
             epochs=range(initial_epoch, epochs), augment=config.augment, seed=seed,
         )
-        model.fit(
-            train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=initial_epoch,
-            steps_per_epoch=math.ceil(len(data.y_train) / profile.batch_size),
-            shuffle=False,  # every epoch is shuffled already
-            callbacks=fit_callbacks, verbose=verbose,
-        )
+        fit_model(model, train_ds, val_ds, epochs=epochs, initial_epoch=initial_epoch,
+                  steps_per_epoch=math.ceil(len(data.y_train) / profile.batch_size),
+                  callbacks=fit_callbacks, verbose=verbose)  # seeded above, before the build
     session_seconds = time.perf_counter() - start
-    history = io.read_json(run_dir / "history.json")
-    epochs_done = len(history.get("loss", []))
+    # The whole run's history, the epochs trained before a resume included.
+    history = read_history(run_dir / "history.json")
+    epochs_done = len(history.epochs)
     train_seconds = _history_seconds(history, fallback=session_seconds)
     trained_images = epochs_done * len(data.y_train)
 

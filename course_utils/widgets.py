@@ -18,6 +18,8 @@ none of 24 without the widget; jupyter/nbclient#312 reports the same).
 Examples
 --------
 >>> from matplotlib.figure import Figure
+
+from course_utils.runtime.checks import check_scalar
 >>> def draw(lr):
 ...     fig = Figure()
 ...     fig.add_subplot().plot([0, 1], [0, lr])
@@ -39,10 +41,23 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from course_utils.runtime.checks import check_scalar
+
 
 @dataclasses.dataclass(frozen=True)
 class Slider:
-    """A numeric control: range, step and starting value; ``log=True`` for rates."""
+    """A numeric control: range, step and starting value; ``log=True`` for rates.
+
+    Raises ``ValueError`` naming the field for a value outside ``[min, max]``, a step
+    that is not positive, or a log slider whose minimum is not positive.
+
+    >>> Slider(0.001, 1.0, 0.1, 0.3, log=True).value
+    0.3
+    >>> Slider(0.0, 1.0, 0.1, 2.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: Slider.value: expected a number >= 0 and <= 1, got 2.0
+    """
 
     min: float
     max: float
@@ -52,12 +67,12 @@ class Slider:
     description: str = ""
 
     def __post_init__(self) -> None:
-        if not self.min <= self.value <= self.max:
-            raise ValueError(f"slider value {self.value} is outside [{self.min}, {self.max}]")
-        if self.step <= 0:
-            raise ValueError(f"slider step must be positive, got {self.step}")
-        if self.log and self.min <= 0:
-            raise ValueError("a log slider needs a positive minimum")
+        low = check_scalar(self.min, "Slider.min", float, min_val=0 if self.log else None,
+                           include_boundaries="neither", finite=True)
+        check_scalar(self.max, "Slider.max", float, min_val=low, finite=True)
+        check_scalar(self.value, "Slider.value", float, min_val=low, max_val=self.max)
+        check_scalar(self.step, "Slider.step", float, min_val=0, include_boundaries="neither",
+                     finite=True)
 
 
 @dataclasses.dataclass
@@ -84,11 +99,12 @@ def explore(
     widgets cannot render.
     """
     if not controls:
-        raise ValueError("controls must name at least one slider")
+        raise ValueError("controls: expected at least one {name: Slider}, got none")
     defaults = {name: slider.value for name, slider in controls.items()}
     static = draw(**defaults)
     if not isinstance(static, Figure):
-        raise TypeError(f"draw must return a matplotlib Figure, got {type(static).__name__}")
+        raise TypeError(f"draw: expected a function that returns a matplotlib Figure, got one "
+                        f"that returns {type(static).__name__}")
     widget = None
     if display:
         from IPython.display import display as show

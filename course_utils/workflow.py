@@ -26,12 +26,16 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from course_utils import labels
+from course_utils.datasets import to_model_input
+from course_utils.history import History
+from course_utils.models import iter_layers
+from course_utils.runtime.checks import check_scalar
 
 __all__ = [
     "SPLIT_NAMES",
@@ -87,8 +91,8 @@ def find_architecture_problems(model: Any, *, num_classes: int = labels.NUM_CLAS
     >>> find_architecture_problems(models.build_fingers_cnn((32, 32, 1), 12))  # doctest: +SKIP
     []
     """
-    num_classes = _check_num_classes(num_classes)
-    layers = list(_iter_layers(model))
+    num_classes = check_scalar(num_classes, "num_classes", int, min_val=2)
+    layers = list(iter_layers(model))
     kinds = [type(layer).__name__ for layer in layers]
     problems: list[str] = []
 
@@ -163,7 +167,7 @@ def check_architecture(model: Any, *, num_classes: int = labels.NUM_CLASSES) -> 
 
     Examples
     --------
-    >>> from course_utils.tf_setup import import_keras                 # doctest: +SKIP
+    >>> from course_utils.runtime.tf_setup import import_keras                 # doctest: +SKIP
     >>> keras = import_keras()                                           # doctest: +SKIP
     >>> bad = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Dense(6)])  # doctest: +SKIP
     >>> check_architecture(bad)                                          # doctest: +SKIP
@@ -178,19 +182,6 @@ def check_architecture(model: Any, *, num_classes: int = labels.NUM_CLASSES) -> 
             f"model {name!r} breaks the architecture rules:\n"
             + "\n".join(f"- {p}" for p in problems)
         )
-
-
-def _iter_layers(model: Any) -> Iterator[Any]:
-    if not hasattr(model, "layers"):
-        raise ValueError(f"model must be a Keras model with .layers, got {type(model).__name__}")
-    for layer in model.layers:
-        kind = type(layer).__name__
-        if kind == "InputLayer":
-            continue
-        if hasattr(layer, "layers") and kind in ("Sequential", "Functional", "Model"):
-            yield from _iter_layers(layer)
-        else:
-            yield layer
 
 
 def _activation_name(layer: Any) -> str | None:
@@ -237,14 +228,6 @@ def _output_shape(model: Any) -> tuple[Any, ...] | None:
     return tuple(shape)
 
 
-def _check_num_classes(num_classes: Any) -> int:
-    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)):
-        raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
-    if num_classes < 2:
-        raise ValueError(f"num_classes must be an int >= 2, got {num_classes}")
-    return int(num_classes)
-
-
 # --------------------------------------------------------------------------- splits
 
 
@@ -277,20 +260,22 @@ def find_split_problems(
     >>> find_split_problems(leaky, x, y, xt, yt, val_fraction=0.2)[0]
     'train and validation must together be exactly the given training data: 2 of their images are test images (the test set must stay in the vault)'
     """
-    if not 0.0 < float(val_fraction) < 1.0:
-        raise ValueError(f"val_fraction must be between 0 and 1, got {val_fraction!r}")
+    check_scalar(val_fraction, "val_fraction", float, min_val=0, max_val=1,
+                 include_boundaries="neither")
     x, y = _check_xy(x, y, "x, y")
     x_test, y_test = _check_xy(x_test, y_test, "x_test, y_test")
     if not isinstance(splits, Mapping):
-        return [f"the splits must be a dict with keys {list(SPLIT_NAMES)}, got {type(splits).__name__}"]
+        return [f"splits: expected a dict with keys {list(SPLIT_NAMES)}, got {type(splits).__name__}"]
     if sorted(splits) != sorted(SPLIT_NAMES):
-        return [f"the splits must have exactly the keys {list(SPLIT_NAMES)}, got {sorted(splits)}"]
+        return [f"splits: expected exactly the keys {list(SPLIT_NAMES)}, got {sorted(splits)}"]
     parts: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     problems: list[str] = []
     for name in SPLIT_NAMES:
         value = splits[name]
         if not isinstance(value, (tuple, list)) or len(value) != 2:
-            problems.append(f"splits[{name!r}] must be a pair (images, labels)")
+            problems.append(
+                f"splits[{name!r}]: expected a pair (images, labels), got {type(value).__name__}"
+            )
             continue
         px, py = np.asarray(value[0]), np.asarray(value[1])
         if px.ndim < 1 or py.ndim != 1 or len(px) != len(py):
@@ -428,7 +413,7 @@ def memorize_random_labels(
     seed: int = 0,
     width: int = 16,
     learning_rate: float = 3e-3,
-) -> dict[str, list[float]]:
+) -> History:
     """Train the fingers CNN on randomly shuffled labels and return its history.
 
     The labels of ``x`` are shuffled (:func:`shuffle_labels`), so there is nothing
@@ -439,8 +424,10 @@ def memorize_random_labels(
     selected with proves nothing, and why the test set stays in the vault.
 
     No augmentation, dropout or batch normalisation: they would only slow the
-    memorising down. Returns the Keras history dictionary (``loss``,
-    ``accuracy`` and, with validation data, ``val_loss``, ``val_accuracy``).
+    memorising down. :func:`course_utils.training.fit_model` trains (Adam at
+    ``learning_rate``, batches of ``batch_size`` reshuffled every epoch). Returns the
+    :class:`~course_utils.history.History` (``loss``, ``accuracy`` and, with
+    validation data, ``val_loss``, ``val_accuracy``).
 
     Examples
     --------
@@ -451,34 +438,33 @@ def memorize_random_labels(
     1.0
     """
     from course_utils import models
-    from course_utils.tf_setup import import_keras, set_seed
+    from course_utils.training import fit_model
 
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    epochs = check_scalar(epochs, "epochs", int, min_val=1)
     x = np.asarray(x)
-    if x.ndim != 3 or x.shape[1] != x.shape[2]:
-        raise ValueError(f"x must be square grayscale images (n, size, size), got {x.shape}")
+    if x.dtype != np.uint8 or x.ndim != 3 or x.shape[1] != x.shape[2]:
+        raise ValueError(
+            f"x: expected uint8 square grayscale images (n, size, size), got {x.dtype} {x.shape}"
+        )
     if (x_val is None) != (y_val is None):
         raise ValueError("give both x_val and y_val, or neither")
-    keras = import_keras()
-    set_seed(seed)
-    num_classes = labels.NUM_CLASSES
+    if x_val is not None:
+        x_val = np.asarray(x_val)
+        if x_val.dtype != np.uint8 or x_val.shape[1:] != x.shape[1:]:
+            raise ValueError(
+                f"x_val: expected uint8 images of the size of x (n, {x.shape[1]}, {x.shape[2]}), "
+                f"got {x_val.dtype} {x_val.shape}"
+            )
     random_y = shuffle_labels(y, seed=seed)
-    model = models.build_fingers_cnn(
-        (x.shape[1], x.shape[2], 1), num_classes, depth=2, width=width, batch_norm=False,
-        dropout=0.0, seed=seed, name="memorizer",
-    )
-    models.compile_classifier(model, optimizer=keras.optimizers.Adam(learning_rate))
     val = None
     if x_val is not None:
-        val = (_as_float_images(x_val), labels.check_labels(y_val, name="y_val"))
-    history = model.fit(
-        _as_float_images(x), random_y, batch_size=batch_size, epochs=int(epochs),
-        validation_data=val, shuffle=True, verbose=0,
-    )
-    return {key: [float(v) for v in values] for key, values in history.history.items()}
+        val = (to_model_input(x_val), labels.check_labels(y_val, name="y_val"))
 
+    def build() -> Any:
+        return models.build_fingers_cnn(
+            (x.shape[1], x.shape[2], 1), labels.NUM_CLASSES, depth=2, width=width,
+            batch_norm=False, dropout=0.0, seed=seed, name="memorizer",
+        )
 
-def _as_float_images(x: np.ndarray) -> np.ndarray:
-    """uint8 (n, s, s) images as float32 (n, s, s, 1) in [0, 1], as the models expect."""
-    return (np.asarray(x, dtype=np.float32) / 255.0)[..., None]
+    return fit_model(build, (to_model_input(x), random_y), val, epochs=epochs,
+                     seed=seed, learning_rate=learning_rate, batch_size=batch_size)

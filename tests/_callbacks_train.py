@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from course_utils import callbacks, models
-from course_utils.tf_setup import import_keras, set_seed
+from course_utils.runtime.tf_setup import import_keras, set_seed
 
 STEPS_PER_EPOCH = 4
 BATCH_SIZE = 16

@@ -1,9 +1,17 @@
 """Shared fixtures: every lesson is run once per session (solved, in JupyterLab) and
-generated once per session with nbgrader."""
+generated once per session with nbgrader.
+
+`make claims` sets ``COURSE_CLAIMS_PROFILE=cpu``: the lesson runs then use that profile
+(executed headless, as a student's laptop runs them, without the browser) and the tests
+marked ``claims`` run too: the claims of the lesson text that hold in the profiles
+students get. `make test` runs the lessons in ``smoke`` and leaves those tests out.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,9 +20,12 @@ import _postgres
 import nbformat
 import pytest
 
-from course_utils import grading, release
+from course_utils.instructor import grading, release
 
 ROOT = Path(__file__).resolve().parents[1]
+#: The profile of the lesson runs: ``smoke`` for `make test`, ``cpu`` for `make claims`.
+CLAIMS_PROFILE = os.environ.get("COURSE_CLAIMS_PROFILE", "").strip().lower() or None
+LESSON_PROFILE = CLAIMS_PROFILE or "smoke"
 COURSE = ROOT / "assignments"
 LESSONS = release.list_lessons(COURSE)
 
@@ -82,23 +93,63 @@ def lab(tmp_path_factory) -> Iterator[_lab.Lab]:
 
 
 @pytest.fixture(scope="session")
-def lesson_run(lab):
+def lesson_run(request, tmp_path_factory):
     """``lesson_run(lesson) -> LessonRun``: each lesson solved and run once per session.
 
     The run is a student's: the solved student version opened in JupyterLab (in a real
     browser, without nbgrader), all cells run from the Run menu, in the smoke profile.
-    The claims tests read what it printed; ``test_browser.py`` checks the page.
+    The claims tests read what it printed; ``test_browser.py`` checks the page. Under
+    `make claims` it runs headless in that profile instead.
     """
     cache: dict[str, LessonRun] = {}
 
     def get(lesson: str) -> LessonRun:
         if lesson not in cache:
-            path = solve_lesson(lesson, lab.root / "notebooks")
-            rel = path.relative_to(lab.root).as_posix()
-            cache[lesson] = LessonRun(lesson, path, _lab.run_in_lab(lab, rel, f"student-{lesson}.png"))
+            if CLAIMS_PROFILE:
+                path = solve_lesson(lesson, tmp_path_factory.mktemp(f"claims-{lesson}"))
+                cache[lesson] = LessonRun(lesson, path, _run_headless(path, CLAIMS_PROFILE))
+            else:
+                lab = request.getfixturevalue("lab")
+                path = solve_lesson(lesson, lab.root / "notebooks")
+                rel = path.relative_to(lab.root).as_posix()
+                cache[lesson] = LessonRun(lesson, path,
+                                          _lab.run_in_lab(lab, rel, f"student-{lesson}.png"))
         return cache[lesson]
 
     return get
+
+
+def _run_headless(path: Path, profile: str) -> _lab.LabRun:
+    """Run a notebook top to bottom in ``profile`` with nbclient; save it beside itself."""
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    saved = os.environ.get("COURSE_PROFILE")
+    os.environ["COURSE_PROFILE"] = profile  # the kernel inherits it
+    start = time.perf_counter()
+    try:
+        NotebookClient(nb, timeout=1800, kernel_name="python3",
+                       resources={"metadata": {"path": str(path.parent)}}).execute()
+    finally:
+        if saved is None:
+            os.environ.pop("COURSE_PROFILE", None)
+        else:
+            os.environ["COURSE_PROFILE"] = saved
+    seconds = time.perf_counter() - start
+    path.write_text(nbformat.writes(nb))
+    print(f"{path.stem} ran in the {profile} profile in {seconds:.0f} s")
+    return _lab.LabRun(nb=nb, seconds=seconds, widget_outputs=0, widgets_rendered=0,
+                       widget_errors=0)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``claims`` hold in the cpu profile: `make claims` runs them."""
+    if CLAIMS_PROFILE:
+        return
+    left_out = [item for item in items if item.get_closest_marker("claims")]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if not item.get_closest_marker("claims")]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -108,7 +159,7 @@ def private_assignment_cache(tmp_path_factory) -> Iterator[Path]:
     start inherit them."""
     import os
 
-    from course_utils.grading.assignment import CACHE_VARIABLE
+    from course_utils.instructor.grading.assignment import CACHE_VARIABLE
 
     folder = tmp_path_factory.mktemp("prepared-cache")
     # Matplotlib's font list too: a shared one may name fonts of a clone since deleted,

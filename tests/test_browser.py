@@ -42,7 +42,7 @@ from _lab import (
 )
 from conftest import LESSONS, solve_lesson
 
-from course_utils import release
+from course_utils.instructor import release
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from course_utils import cli
+from course_utils.instructor import cli
 
 
 def _help(capsys, *argv: str) -> str:
@@ -49,13 +49,13 @@ def test_the_course_option_says_how_the_course_root_is_found(capsys, command):
 
 
 def test_a_command_imports_only_its_own_module():
-    code = ("import sys; from course_utils import cli\n"
+    code = ("import sys; from course_utils.instructor import cli\n"
             "try:\n    cli.main(['train', '--help'])\nexcept SystemExit:\n    pass\n"
             "print(sorted(m for m in sys.modules if m.startswith('course_utils.')))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60)
     loaded = done.stdout.strip().splitlines()[-1]
     assert "course_utils.training" in loaded
-    for other in ("grading", "release", "transfer", "demo"):
+    for other in ("instructor.grading", "instructor.release", "transfer", "instructor.demo"):
         assert f"course_utils.{other}'" not in loaded, f"`course train` imported {other}"
     assert "tensorflow" not in done.stdout

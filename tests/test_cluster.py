@@ -29,8 +29,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from course_utils import grading, release
-from course_utils.grading import cluster
+from course_utils.instructor import grading, release
+from course_utils.instructor.grading import cluster
 
 ROOT = Path(__file__).resolve().parents[1]
 COURSE = ROOT / "assignments"
@@ -122,7 +122,7 @@ class Kill:
 class WorkerKiller(threading.Thread):
     """SIGKILL the ``dask worker`` that grades a submission, ``times`` times.
 
-    It waits until the grading process (``python -m course_utils.grading --worker``) has
+    It waits until the grading process (``python -m course_utils.instructor.grading --worker``) has
     run ``after`` seconds, so the worker dies mid-submission, kills the nanny and its worker
     process (no restart: the machine is gone), then checks that what the worker had
     started dies with it.
@@ -149,7 +149,7 @@ class WorkerKiller(threading.Thread):
         for proc in family:
             with contextlib.suppress(psutil.Error):
                 cmd = proc.cmdline()
-                if ("course_utils.grading" in cmd and "--worker" in cmd
+                if ("course_utils.instructor.grading" in cmd and "--worker" in cmd
                         and time.time() - proc.create_time() >= self.after):
                     student = json.loads(Path(cmd[-1]).read_text())["student"]
                     nanny.kill()  # SIGKILL: the machine is gone

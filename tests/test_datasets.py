@@ -37,9 +37,10 @@ def test_split_is_stratified_disjoint_and_complete():
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"val_fraction": 0.0}, "val_fraction"), ({"val_fraction": 1.5}, "val_fraction"),
+    [({"val_fraction": 0.0}, r"val_fraction: expected a number > 0 and < 1, got 0\.0"),
+     ({"val_fraction": 1.5}, "val_fraction: expected"),
      ({"y": np.arange(5)}, "one label per image"), ({"y": np.r_[np.zeros(9), 1]}, "class 0R"),
-     ({"y": np.full(10, 12)}, "out of range")],
+     ({"y": np.full(10, 12)}, r"y: expected class indices in 0\.\.11, got 12")],
 )
 def test_split_rejects_bad_input_by_name(kwargs, message):
     args = {"x": np.zeros((10, 4, 4)), "y": np.repeat([0, 1], 5), **kwargs}
@@ -95,8 +96,8 @@ def test_the_pipeline_ends_with_prefetch_and_accepts_a_channel_axis(data):
     [(np.zeros((4, 8, 8), np.float32), [0, 1, 2, 3], {}, "uint8"),
      (np.zeros((4, 8, 6), np.uint8), [0, 1, 2, 3], {}, r"\(n, size, size\)"),
      (np.zeros((4, 8, 8), np.uint8), [0, 1, 2], {}, "4 labels"),
-     (np.zeros((4, 8, 8), np.uint8), [0, 1, 2, 13], {}, "out of range"),
-     (np.zeros((4, 8, 8), np.uint8), [0, 1, 2, 3], {"batch_size": 0}, "batch_size"),
+     (np.zeros((4, 8, 8), np.uint8), [0, 1, 2, 13], {}, r"y: expected class indices in 0\.\.11, got 13"),
+     (np.zeros((4, 8, 8), np.uint8), [0, 1, 2, 3], {"batch_size": 0}, r"batch_size: expected a whole number >= 1, got 0"),
      (np.zeros((4, 8, 8), np.uint8), [0, 1, 2, 3], {"augment": True}, "training data only")],
 )
 def test_make_dataset_rejects_bad_input_by_name(x, y, kwargs, message):
@@ -187,3 +188,28 @@ def test_random_flip_hands_flips_all_none_or_some(data):
     np.testing.assert_array_equal(some_images.numpy()[~swapped], images[~swapped])
     with pytest.raises(ValueError, match="rate"):
         datasets.random_flip_hands(images, y, rate=1.5)
+
+
+# --- to_model_input --------------------------------------------------------
+
+
+def test_to_model_input_is_the_one_pixel_scaling_for_arrays_and_pipelines(data):
+    x, y = data
+    scaled = datasets.to_model_input(x)
+    assert scaled.dtype == np.float32 and scaled.shape == (len(x), SIZE, SIZE, 1)
+    assert scaled.min() >= 0.0 and scaled.max() <= 1.0
+    np.testing.assert_array_equal(scaled[..., 0], x.astype(np.float32) / np.float32(255.0))
+    np.testing.assert_array_equal(datasets.to_model_input(x[..., None]), scaled)
+    # The pipeline's batches are the same numbers, bit for bit.
+    images, _ = _epoch(datasets.make_dataset(x, y, batch_size=32, training=False))
+    np.testing.assert_array_equal(images, scaled)
+
+
+@pytest.mark.parametrize(
+    "images, message",
+    [(np.zeros((2, 8, 8), np.float32), "float32"),
+     (np.zeros((2, 8, 8, 3), np.uint8), r"uint8 \(2, 8, 8, 3\)")],
+)
+def test_to_model_input_refuses_what_is_not_uint8_pixels(images, message):
+    with pytest.raises(ValueError, match=rf"^images: expected uint8 pixels .*got {message}"):
+        datasets.to_model_input(images)

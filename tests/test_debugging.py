@@ -20,8 +20,8 @@ import sys
 import numpy as np
 import pytest
 
-from course_utils import debugging, fingers, models
-from course_utils.tf_setup import import_keras, import_tensorflow
+from course_utils import datasets, debugging, fingers, models
+from course_utils.runtime.tf_setup import import_keras, import_tensorflow
 
 keras = import_keras()
 tf = import_tensorflow()
@@ -32,7 +32,7 @@ SHAPE = (SIZE, SIZE, 1)
 @pytest.fixture(scope="module")
 def data():
     x, y = fingers.make_fingers(256, image_size=SIZE, seed=0)
-    return (x.astype("float32") / 255.0)[..., None], y
+    return datasets.to_model_input(x), y
 
 
 def _cnn(seed=0):
@@ -93,7 +93,7 @@ def test_numerical_gradient_matches_closed_forms_and_leaves_x_unchanged():
 def test_numerical_gradient_rejects_integer_arrays_and_bad_steps():
     with pytest.raises(ValueError, match="float array"):
         debugging.numerical_gradient(np.sum, np.arange(3))
-    with pytest.raises(ValueError, match="h: expected a small positive step"):
+    with pytest.raises(ValueError, match="h: expected a finite number > 0, got 0"):
         debugging.numerical_gradient(np.sum, np.ones(3), h=0)
 
 
@@ -104,7 +104,7 @@ def test_relative_error_is_relative_and_safe_at_zero():
     assert debugging.relative_error(10.0, 10.0 + 1e-4) < 1e-5
     assert debugging.relative_error(1e-5, 1e-5 + 1e-4) > 0.5
     assert math.isclose(debugging.relative_error([1.0, 2.0], [1.0, 3.0]), 0.2)
-    with pytest.raises(ValueError, match="same shape"):
+    with pytest.raises(ValueError, match=r"numerical: expected the shape of analytic \(2,\), got \(3,\)"):
         debugging.relative_error(np.ones(2), np.ones(3))
 
 
@@ -441,6 +441,32 @@ def test_figures_are_figures_with_log_axes():
     assert len(debugging.plot_filters(_cnn()).axes) == 16
     with pytest.raises(ValueError, match="Conv2D"):
         debugging.plot_filters(_dense())
+
+
+def test_error_vs_step_marks_both_thresholds_of_the_text():
+    fig = debugging.plot_error_vs_step([1e-1, 1e-5], {"float64": [1e-3, 1e-10]})
+    levels = sorted(line.get_ydata()[0] for line in fig.axes[0].lines if line.get_linestyle() == ":")
+    assert levels == [1e-7, 1e-4], "the 'right in float64' line and check_gradients' tolerance"
+
+
+def test_step_losses_get_one_panel_each_on_one_shared_log_axis():
+    from course_utils.debugging.figures import plot_step_losses
+
+    runs = {"healthy": [2.5, 2.0, 1.3], "spike": [2.5, 1700.0, 2.4, 2.5],
+            "diverged": [2.5, 40.0, float("nan"), float("inf")]}
+    fig = plot_step_losses(runs)
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in panels] == ["healthy", "spike", "diverged (2 not finite)"]
+    assert all(ax.get_yscale() == "log" and ax.get_xlabel() == "training step" for ax in panels)
+    assert panels[0].get_ylim() == panels[1].get_ylim() == panels[2].get_ylim(), "shared y-axis"
+    # steps are counted from 1, and nothing is drawn where the loss was not finite
+    x, y = panels[2].lines[0].get_data()
+    assert list(x) == [1, 2, 3, 4] and np.isnan(y[2:]).all()
+    assert plot_step_losses(runs, log=False).axes[0].get_yscale() == "linear"
+    with pytest.raises(ValueError, match="empty mapping"):
+        plot_step_losses({})
+    with pytest.raises(ValueError, match=r"runs\['flat'\]: expected a list of losses"):
+        plot_step_losses({"flat": []})
 
 
 # --------------------------------------------------------------------------- preflight

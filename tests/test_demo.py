@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils import cli, release
+from course_utils.instructor import cli, release
 
 
 @pytest.mark.slow

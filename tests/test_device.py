@@ -23,8 +23,9 @@ from typing import Any
 
 import pytest
 
-from course_utils import device
-from course_utils.device import DeviceReport, GpuInfo
+import course_utils
+from course_utils.runtime import device, doctor
+from course_utils.runtime.device import DeviceReport, GpuInfo
 
 # --------------------------------------------------------------------------- stand-ins
 
@@ -61,7 +62,7 @@ class FakeStrategy:
 
 @dataclass
 class FakeTF:
-    """The slice of the ``tensorflow`` module that course_utils.device uses."""
+    """The slice of the ``tensorflow`` module that course_utils.runtime.device uses."""
 
     gpus: list[dict] = field(default_factory=list)  # device details per GPU
     tpu_cores: int = 0
@@ -300,14 +301,14 @@ def test_the_device_report_states_hardware_facts_and_chooses_no_profile():
     report = detect(FakeTF(gpus=[A100]), {"CI": "true"})
     assert not hasattr(report, "profile")
     assert "profile" not in report.as_dict()
-    assert "profile" not in device.format_report(report)
+    assert "profile" not in doctor.format_report(report)
 
 
 def test_doctor_profile_follows_the_course_rules_with_the_detected_gpu():
-    assert device._doctor_profile({"CI": "true"}, gpu_available=True) == "smoke"
-    assert device._doctor_profile({"COURSE_PROFILE": "cpu"}, gpu_available=True) == "cpu"
-    assert device._doctor_profile({}, gpu_available=True) == "gpu"
-    wrong = device._doctor_profile({"COURSE_PROFILE": "huge"}, gpu_available=False)
+    assert doctor._doctor_profile({"CI": "true"}, gpu_available=True) == "smoke"
+    assert doctor._doctor_profile({"COURSE_PROFILE": "cpu"}, gpu_available=True) == "cpu"
+    assert doctor._doctor_profile({}, gpu_available=True) == "gpu"
+    wrong = doctor._doctor_profile({"COURSE_PROFILE": "huge"}, gpu_available=False)
     assert wrong.startswith("none:") and "COURSE_PROFILE" in wrong and "huge" in wrong
 
 
@@ -336,8 +337,8 @@ MIRRORED_ON_TWO_CPUS = textwrap.dedent(
     """
     import json
     import numpy as np
-    from course_utils.device import get_strategy
-    from course_utils.tf_setup import import_keras, import_tensorflow, set_seed
+    from course_utils.runtime.device import get_strategy
+    from course_utils.runtime.tf_setup import import_keras, import_tensorflow, set_seed
 
     tf, keras = import_tensorflow(), import_keras()
     cpu = tf.config.list_physical_devices("CPU")[0]
@@ -380,7 +381,7 @@ def test_mirrored_strategy_trains_a_keras_model_on_two_logical_cpus():
 def test_format_report_aligns_one_fact_per_line_and_names_every_gpu():
     fake = FakeTF(gpus=[A100, GTX1080])
     report = detect(fake, {"KAGGLE_KERNEL_RUN_TYPE": "Batch"}, nvidia_smi=A100_SMI)
-    text = device.format_report(report, profile="gpu")
+    text = doctor.format_report(report, profile="gpu")
     lines = text.splitlines()
     assert lines[0] == "Device report"
     value_columns = {re.match(r"\S.*?\s{2,}(\S)", line).start(1) for line in lines[1:]}
@@ -397,29 +398,29 @@ def test_format_report_aligns_one_fact_per_line_and_names_every_gpu():
 def test_format_report_hints_at_a_tensorflow_without_cuda():
     report = detect(FakeTF(), nvidia_smi="Tesla T4, 15360\n")
     assert report.driver_gpus == ("Tesla T4",) and not report.has_gpu
-    assert "TensorFlow sees none" in device.format_report(report)
-    colab = device.format_report(detect(FakeTF(), {"COLAB_RELEASE_TAG": "x"}))
+    assert "TensorFlow sees none" in doctor.format_report(report)
+    colab = doctor.format_report(detect(FakeTF(), {"COLAB_RELEASE_TAG": "x"}))
     assert "Change runtime type" in colab
 
 
 def test_print_device_report_prints_the_formatted_report(capsys):
     report = DeviceReport("local", "3.11.0", "2.21.0", cpu_count=8, usable_cpu_count=2)
-    assert device.print_device_report(report) is None
+    assert doctor.print_device_report(report) is None
     out = capsys.readouterr().out
-    assert out == device.format_report(report) + "\n"
+    assert out == doctor.format_report(report) + "\n"
     assert "8 (2 usable by this process)" in out
 
 
 def test_doctor_command_prints_the_report_and_the_profile_as_json(capsys, monkeypatch):
     monkeypatch.setenv("COURSE_PROFILE", "smoke")
     parser = argparse.ArgumentParser()
-    device.configure_parser(parser)
-    assert device.run_command(parser.parse_args(["--json"])) == 0
+    doctor.configure_parser(parser)
+    assert doctor.run_command(parser.parse_args(["--json"])) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["gpus"] == [] and data["accelerator"] == "CPU"
     assert data["strategy"] == "default" and data["mixed_precision"] is False
     assert data["profile"] == "smoke"
-    assert device.run_command(parser.parse_args([])) == 0
+    assert doctor.run_command(parser.parse_args([])) == 0
     out = capsys.readouterr().out
     assert out.startswith("Device report\n")
     assert "profile          smoke" in out.splitlines()
@@ -434,7 +435,7 @@ def test_report_round_trips_through_json():
 
 
 def test_importing_device_module_does_not_import_tensorflow():
-    probe = "import sys, course_utils.device; print('tensorflow' in sys.modules)"
+    probe = "import sys, course_utils.runtime.device; print('tensorflow' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
 
@@ -470,7 +471,7 @@ def _module_level_imports(path: Path, module: str) -> set[str]:
 
 
 def _course_utils_modules() -> dict[str, Path]:
-    root = Path(device.__file__).resolve().parent
+    root = Path(course_utils.__file__).resolve().parent
     modules = {}
     for path in sorted(root.rglob("*.py")):
         parts = path.relative_to(root.parent).with_suffix("").parts
@@ -510,5 +511,6 @@ def test_course_utils_module_level_imports_form_no_circle():
     for name in sorted(graph):
         if name not in state:
             visit(name, [name])
-    assert "course_utils.profiles" not in graph["course_utils.device"]
-    assert "course_utils.device" not in graph["course_utils.profiles"]
+    assert "course_utils.runtime.profiles" not in graph["course_utils.runtime.device"]
+    assert "course_utils.runtime.device" not in graph["course_utils.runtime.profiles"]
+    assert "course_utils.runtime.doctor" not in graph["course_utils.runtime.device"]

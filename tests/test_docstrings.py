@@ -36,8 +36,6 @@ def _modules() -> list[str]:
 @pytest.mark.parametrize("name", _modules())
 def test_docstring_examples_run(name):
     module = importlib.import_module(f"course_utils.{name}")
-    for lazy in getattr(module, "_LAZY_CLASSES", {}):
-        getattr(module, lazy)  # assemble the Keras subclasses, so their examples see them
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0, f"course_utils.{name}: {result.failed} docstring example(s) fail"
     if name not in WITHOUT_EXAMPLES:

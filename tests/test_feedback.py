@@ -20,15 +20,15 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from course_utils import release
-from course_utils.grading.feedback import (
+from course_utils.instructor import release
+from course_utils.instructor.grading.feedback import (
     HIDDEN_NOTE,
     feedback_notebook,
     feedback_resources,
     render_feedback,
     sanitize_html,
 )
-from course_utils.grading.gradebook import open_gradebook
+from course_utils.instructor.grading.gradebook import open_gradebook
 
 ROOT = Path(__file__).resolve().parents[1]
 COURSE = ROOT / "assignments"

@@ -1,9 +1,10 @@
 """`course grade`: a real nbgrader cycle per lesson, with wrong and adversarial submissions.
 
 For every lesson with a master, one class is built from the master generated once per
-session (``conftest.prepared_lesson``), autograded in parallel (two workers) and
-exported, and every submission's score is checked task by task. Each submission costs a
-notebook run, so the class is as small as what it proves allows:
+session (``conftest.prepared_lesson``), autograded in parallel (two workers) in the
+``grading`` profile, as ``course grade`` does, and exported, and every submission's score
+is checked task by task. Each submission costs a notebook run, so the class is as small as
+what it proves allows:
 
 - the reference solution (handed in as a zip file) gets full marks, the untouched
   student version zero;
@@ -16,6 +17,11 @@ notebook run, so the class is as small as what it proves allows:
 - in the first lesson's class (the grading set-up is the same for every lesson) also an
   infinite loop together with a syntax error, a kernel that dies, and a file that is
   not a notebook.
+
+The same class, less the faults, is graded once more in the ``smoke`` profile, unsandboxed
+(the first run grades in the sandbox) to keep it short: every submission must get there
+the points it gets in the ``grading`` profile, task by task, so the smaller budget changes
+how long grading takes and never a grade.
 
 The exchange cycle (release, fetch, submit, collect) runs once through a local exchange
 folder, and its collected ``submitted/`` tree is graded. The remaining tests need no
@@ -46,7 +52,7 @@ from _attacks import NOISE
 from conftest import expand_autotests
 from nbformat.v4 import new_code_cell
 
-from course_utils import grading, release
+from course_utils.instructor import grading, release
 
 ROOT = Path(__file__).resolve().parents[1]
 COURSE = ROOT / "assignments"
@@ -56,10 +62,12 @@ LESSONS = release.list_lessons(COURSE)
 #: (an infinite loop, a dying kernel, a syntax error, a file that is not a notebook): the
 #: grading configuration is the same for every lesson, so once is enough for CI's budget.
 FAULTS_LESSON = LESSONS[0]
+#: The students of FAULTS_LESSON's class who hand in those faults.
+FAULTS = ("infinite_loop", "kernel_dies", "not_a_notebook")
 #: Seconds per cell while grading here: generous for the training cells on a busy 2-core
-#: machine (two workers); the faults lesson's cells are short, and its infinite loop
-#: waits this long.
-CELL_TIMEOUT = {FAULTS_LESSON: 90}
+#: machine (two workers). The faults lesson's cells are short (the longest takes 4 s in
+#: the grading profile), and its infinite loop waits this long.
+CELL_TIMEOUT = {FAULTS_LESSON: 45}
 DEFAULT_CELL_TIMEOUT = 300
 NOTEBOOK_TIMEOUT = 1800  # seconds per submission
 
@@ -80,6 +88,7 @@ class Run:
     expected: dict[str, Expected]
     result: grading.GradeResult
     seconds: float
+    submissions: Path  # the class, as handed in
 
 
 def _fixture(lesson: str) -> dict:
@@ -217,22 +226,60 @@ def build_class(prepared: grading.PreparedAssignment, folder: Path) -> dict[str,
     return expected
 
 
+def _grade(submissions: Path, lesson: str, out: Path, *, profile: str | None, **kwargs):
+    """``course grade`` with two workers, notebooks in ``profile`` (None: its default)."""
+    with pytest.MonkeyPatch.context() as mp:
+        if profile is None:
+            mp.delenv(grading.worker.PROFILE_VARIABLE, raising=False)
+        else:
+            mp.setenv(grading.worker.PROFILE_VARIABLE, profile)
+        return grading.grade_submissions(submissions, lesson, out_dir=out, jobs=2,
+                                         notebook_timeout=NOTEBOOK_TIMEOUT, **kwargs)
+
+
+def _points_differ(result: grading.GradeResult, expected: dict[str, Expected]) -> list[str]:
+    """What in ``result`` differs from ``expected``, one line per status or task."""
+    wrong = []
+    for name, want in expected.items():
+        got = result.student(name)
+        if got.status != want.status:
+            wrong.append(f"{name}: status {got.status} ({got.message}), expected {want.status}")
+        for task, points in want.scores.items():
+            if got.scores.get(task) != points:
+                wrong.append(f"{name}: {task} got {got.scores.get(task)}, expected {points}")
+    return wrong
+
+
 @pytest.fixture(scope="module", params=LESSONS)
 def run(request, prepared_lesson, tmp_path_factory) -> Run:
+    """The lesson's class graded as ``course grade`` grades it (sandboxed, grading profile)."""
     lesson = request.param
     prepared = prepared_lesson(lesson)
     work = tmp_path_factory.mktemp(f"grade-{lesson}")
     expected = build_class(prepared, work / "class")
     start = time.perf_counter()
-    result = grading.grade_submissions(
-        work / "class", lesson, out_dir=work / "out", jobs=2, prepared=prepared,
-        cell_timeout=CELL_TIMEOUT.get(lesson, DEFAULT_CELL_TIMEOUT),
-        notebook_timeout=NOTEBOOK_TIMEOUT,
-    )
+    result = _grade(work / "class", lesson, work / "out", profile=None, prepared=prepared,
+                    cell_timeout=CELL_TIMEOUT.get(lesson, DEFAULT_CELL_TIMEOUT))
     seconds = time.perf_counter() - start
     print(f"\n{lesson}: graded {len(expected)} submissions in {seconds:.0f} s\n"
           + grading.format_summary(result))
-    return Run(lesson, prepared, expected, result, seconds)
+    return Run(lesson, prepared, expected, result, seconds, work / "class")
+
+
+@pytest.fixture(scope="module")
+def smoke_run(run, tmp_path_factory) -> Run:
+    """The same class less the faults, graded unsandboxed in the smoke profile."""
+    work = tmp_path_factory.mktemp(f"grade-smoke-{run.lesson}")
+    shutil.copytree(run.submissions, work / "class",
+                    ignore=lambda _folder, names: [n for n in names if Path(n).stem in FAULTS])
+    expected = {k: v for k, v in run.expected.items() if k not in FAULTS}
+    start = time.perf_counter()
+    result = _grade(work / "class", run.lesson, work / "out", profile="smoke",
+                    prepared=run.prepared, sandbox=False, cell_timeout=DEFAULT_CELL_TIMEOUT)
+    seconds = time.perf_counter() - start
+    print(f"\n{run.lesson}: graded {len(expected)} submissions in the smoke profile in "
+          f"{seconds:.0f} s (grading profile, sandboxed: {run.seconds:.0f} s with the faults)")
+    return Run(run.lesson, run.prepared, expected, result, seconds, work / "class")
 
 
 # --------------------------------------------------------------------------- the cycle
@@ -240,16 +287,24 @@ def run(request, prepared_lesson, tmp_path_factory) -> Run:
 
 @pytest.mark.slow
 def test_every_submission_gets_exactly_the_expected_points_on_every_task(run):
-    wrong = []
     assert sorted(g.student for g in run.result.students) == sorted(run.expected)
-    for name, want in run.expected.items():
-        got = run.result.student(name)
-        if got.status != want.status:
-            wrong.append(f"{name}: status {got.status} ({got.message}), expected {want.status}")
-        for task, points in want.scores.items():
-            if got.scores.get(task) != points:
-                wrong.append(f"{name}: {task} got {got.scores.get(task)}, expected {points}")
+    wrong = _points_differ(run.result, run.expected)
     assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.slow
+def test_the_grading_profile_gives_every_submission_the_points_of_the_smoke_profile(run,
+                                                                                    smoke_run):
+    """The grading profile shrinks the demonstrations, never a grade: the smoke run's
+    scores equal the expected ones, which the grading run's equal too (the test above)."""
+    assert sorted(g.student for g in smoke_run.result.students) == sorted(smoke_run.expected)
+    wrong = _points_differ(smoke_run.result, smoke_run.expected)
+    assert not wrong, "in the smoke profile:\n" + "\n".join(wrong)
+    for name in smoke_run.expected:
+        smoke, graded = smoke_run.result.student(name), run.result.student(name)
+        assert (smoke.status, smoke.scores) == (graded.status, graded.scores), name
+    assert "Profile smoke" in _setup_output(smoke_run, "solution")
+    assert not _failed_cells(smoke_run, "solution")
 
 
 @pytest.mark.slow
@@ -337,14 +392,33 @@ def test_tampered_tests_are_restored_and_huge_output_cut_down_to_size(run):
         assert _cell_index(master, test) >= 0
 
 
+def _graded_notebook(graded: Run, student: str):
+    return release.read_notebook(graded.result.out_dir / "autograded" / student / graded.lesson
+                                 / f"{graded.lesson}.ipynb")
+
+
+def _setup_output(graded: Run, student: str) -> str:
+    """What the set-up cell of ``student``'s graded notebook printed."""
+    setup = next(c for c in _graded_notebook(graded, student).cells
+                 if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "course_setup")
+    return "".join(o.get("text", "") for o in setup.outputs)
+
+
+def _failed_cells(graded: Run, student: str) -> list[str]:
+    """The cells of ``student``'s graded notebook that raised, with the error's last line."""
+    return [f"cell {i}: {o.get('ename')}: {o.get('evalue', '')[:200]}"
+            for i, cell in enumerate(_graded_notebook(graded, student).cells)
+            for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+
+
 @pytest.mark.slow
-def test_notebooks_run_in_the_smoke_profile_while_grading(run):
-    path = run.result.out_dir / "autograded" / "solution" / run.lesson / f"{run.lesson}.ipynb"
-    nb = release.read_notebook(path)
-    setup = next(c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get(
-        "grade_id") == "course_setup")
-    text = "".join(o.get("text", "") for o in setup.outputs)
-    assert "Profile smoke" in text
+def test_notebooks_run_in_the_grading_profile_while_grading(run):
+    """Every cell of the solved lesson runs in it: nbgrader goes on past a cell that raises,
+    so a demonstration the grading profile makes too small would only show here."""
+    assert "Profile grading" in _setup_output(run, "solution")
+    assert "Profile grading" in _setup_output(run, "untouched")
+    failed = _failed_cells(run, "solution")
+    assert not failed, "in the grading profile:\n" + "\n".join(failed)
 
 
 @pytest.mark.slow
@@ -476,7 +550,7 @@ def test_grading_plan_and_reference_answers_come_from_the_master():
 
 def test_a_generated_assignment_is_reused_until_what_it_depends_on_changes(prepared_lesson,
                                                                           tmp_path):
-    from course_utils.grading.assignment import assignment_key, prepared_cache_dir
+    from course_utils.instructor.grading.assignment import assignment_key, prepared_cache_dir
 
     lesson = LESSONS[0]
     first = prepared_lesson(lesson)
@@ -510,6 +584,36 @@ def test_the_wall_clock_guard_kills_a_worker_and_every_process_it_started(tmp_pa
                                 env=dict(os.environ), timeout=30, log_path=tmp_path / "ok")
 
 
+def test_notebooks_are_graded_in_the_grading_profile_unless_a_variable_names_another(
+        monkeypatch):
+    variable = grading.worker.PROFILE_VARIABLE
+    monkeypatch.delenv(variable, raising=False)
+    assert grading.worker.grading_profile() == "grading"
+    monkeypatch.setenv(variable, "smoke")
+    assert grading.worker.grading_profile() == "smoke"
+    with pytest.raises(ValueError, match=f"{variable}: expected one of smoke, cpu, gpu, grading, "
+                                         "got 'tiny'"):
+        grading.worker.grading_profile({variable: "tiny"})
+
+
+def test_the_worker_runs_the_notebook_in_its_jobs_profile_never_the_instructors(tmp_path,
+                                                                                monkeypatch):
+    environments = []
+
+    def record(cmd, *, cwd, env, timeout, log_path):
+        environments.append(env)
+        return True
+
+    monkeypatch.setattr(grading.worker, "run_guarded", record)
+    monkeypatch.setenv("COURSE_PROFILE", "cpu")  # set for the instructor's own runs
+    job = {"assignment": "00_workflow", "student": "ada", "cell_timeout": None, "sandbox": None}
+    for profile in ("smoke", None):  # None: a job laid out before jobs named their profile
+        (tmp_path / "job.json").write_text(json.dumps(job | ({"profile": profile} if profile else {})))
+        status, _, _ = grading.worker.run_job(tmp_path, notebook_timeout=10)
+        assert status == "failed"  # no result: nothing ran
+    assert [env["COURSE_PROFILE"] for env in environments] == ["smoke", "grading"]
+
+
 def test_grade_submissions_checks_its_arguments_before_any_work(tmp_path):
     with pytest.raises(ValueError, match="jobs"):
         grading.grade_submissions(tmp_path, "00_workflow", out_dir=tmp_path / "o", jobs=0)
@@ -539,7 +643,7 @@ def test_grade_cli_parses_and_reports_errors(tmp_path, capsys):
 
 
 def test_worker_module_refuses_to_run_without_a_job():
-    done = subprocess.run([sys.executable, "-m", "course_utils.grading"], capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "course_utils.instructor.grading"], capture_output=True,
                           text=True)
     assert done.returncode != 0 and "course grade" in done.stderr
 

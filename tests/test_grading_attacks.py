@@ -48,7 +48,7 @@ from _attacks import FAKES, HOOKS
 from nbformat.v4 import new_code_cell
 
 import course_utils
-from course_utils import grading, release
+from course_utils.instructor import grading, release
 
 ROOT = Path(__file__).resolve().parents[1]
 COURSE = ROOT / "assignments"
@@ -309,7 +309,7 @@ def test_input_problems_are_reported_once_and_never_used_as_paths(attacked):
 @pytest.mark.slow
 def test_one_run_per_output_folder(attacked, tmp_path):
     result, prepared, course, _ = attacked
-    from course_utils.grading.grader import _locked
+    from course_utils.instructor.grading.grader import _locked
 
     with _locked(result.out_dir):
         with pytest.raises(RuntimeError, match="another course grade run is using"):
@@ -328,7 +328,7 @@ def test_a_killed_run_resumes_with_only_the_students_left(prepared_lesson, tmp_p
     for name in ("ann", "ben", "cat"):
         (folder / f"{name}.ipynb").write_text(nbformat.writes(
             grading.make_submission(student, answers)))
-    cmd = [sys.executable, "-m", "course_utils.cli", "grade", str(folder), "--assignment", LESSON,
+    cmd = [sys.executable, "-m", "course_utils.instructor.cli", "grade", str(folder), "--assignment", LESSON,
            "--course", str(course), "--jobs", "1", "--timeout", "90"]
     records = course / "reports" / LESSON / "students"
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

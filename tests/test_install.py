@@ -19,7 +19,9 @@ import nbformat
 import pytest
 from packaging.requirements import Requirement
 
-from course_utils import __version__, install, notebook, release, tf_setup
+from course_utils import __version__
+from course_utils.instructor import cells, release
+from course_utils.runtime import install, tf_setup
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -88,7 +90,7 @@ def test_no_message_tells_users_to_install_course_utils_from_the_package_index(p
     hits = [line.strip() for line in path.read_text().splitlines() if _INDEX_LOOKUP.search(line)]
     assert not hits, (
         f"{path.relative_to(ROOT)}: `pip install course-utils[...]` cannot work, the package "
-        f"is not on the index; build the command with course_utils.install "
+        f"is not on the index; build the command with course_utils.runtime.install "
         f"(install_hint / install_command): {hits}")
 
 
@@ -114,7 +116,7 @@ def _import_tensorflow_with(tmp_path: Path, tensorflow_init: str) -> str:
     (fake / "__init__.py").write_text(tensorflow_init)
     code = textwrap.dedent("""
         import sys
-        from course_utils import tf_setup
+        from course_utils.runtime import tf_setup
         try:
             tf_setup.import_tensorflow()
         except ImportError as exc:
@@ -187,9 +189,9 @@ def test_a_fork_changes_one_setting_and_course_release_writes_it_into_the_notebo
 
 def test_a_course_hosted_outside_github_gets_a_link_to_its_repository_instead_of_colab():
     url = "https://gitlab.example.org/course/dl.git"
-    header = notebook.header_cell_source("01 Toy", "notebooks/01_toy.ipynb", repo_url=url)
+    header = cells.header_cell_source("01 Toy", "notebooks/01_toy.ipynb", repo_url=url)
     assert "colab" not in header.lower() and url in header
-    assert f"git+{url}@v{__version__}" in notebook.setup_cell_source(repo_url=url)
+    assert f"git+{url}@v{__version__}" in cells.setup_cell_source(repo_url=url)
 
 
 # --------------------------------------------------------------------------- README

@@ -23,9 +23,9 @@ from _attacks import FAKES, HOOKS, NOISE
 from conftest import expand_autotests
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_raw_cell
 
-from course_utils import release
-from course_utils.grading import make_submission, solution_answers
-from course_utils.grading.integrity import Finding, scan_notebook, scan_source
+from course_utils.instructor import release
+from course_utils.instructor.grading import make_submission, solution_answers
+from course_utils.instructor.grading.integrity import Finding, scan_notebook, scan_source
 
 ROOT = Path(__file__).resolve().parents[1]
 COURSE = ROOT / "assignments"

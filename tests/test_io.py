@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from course_utils import io
+from course_utils.runtime import io
 
 
 def test_write_json_round_trip_and_numpy_values(tmp_path):

@@ -18,9 +18,10 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from course_utils import datasets, fingers, models, profiles
+from course_utils import datasets, fingers, models
 from course_utils import learning_rate as lr
-from course_utils.tf_setup import import_keras, set_seed
+from course_utils.runtime import profiles
+from course_utils.runtime.tf_setup import import_keras, set_seed
 
 keras = import_keras()
 schedules = keras.optimizers.schedules
@@ -29,6 +30,7 @@ schedules = keras.optimizers.schedules
 CLAIM_EPOCHS = 6
 TOO_LOW, GOOD, TOO_HIGH = 1e-5, 0.01, 1.0
 HIGH_SIDE = 0.1   # fast but bouncing: the rate a schedule starts from
+STEP_EVERY = 2    # step decay holds the rate for 2 epochs, then halves it
 SEED = 42
 INITIAL = math.log(12)   # the untrained CNN scores every class alike
 
@@ -48,7 +50,7 @@ def test_every_public_name_is_importable_from_the_lesson_module():
     missing = [name for name in lr.__all__ if not hasattr(lr, name)]
     assert not missing, f"course_utils.learning_rate lacks {missing}"
     assert set(lr.__all__) <= set(dir(lr))
-    assert lr.BatchLossHistory is lr.range_test.BatchLossHistory
+    assert lr.BatchLossHistory is lr.callbacks.BatchLossHistory
 
 
 # --------------------------------------------------------------------------- loss surfaces
@@ -88,9 +90,9 @@ def test_a_schedule_that_cools_too_fast_stalls_before_the_minimum():
 
 
 def test_gradient_descent_checks_its_arguments():
-    with pytest.raises(ValueError, match="learning_rate"):
+    with pytest.raises(ValueError, match="learning_rate: expected a finite number > 0, got 0.0"):
         lr.gradient_descent(lr.QuadraticLoss((1.0,)), [1.0], 0.0, 3)
-    with pytest.raises(ValueError, match="steps"):
+    with pytest.raises(ValueError, match="steps: expected a whole number >= 0, got -1"):
         lr.gradient_descent(lr.QuadraticLoss((1.0,)), [1.0], 0.1, -1)
     with pytest.raises(ValueError, match="start: expected a point with 2 coordinate"):
         lr.gradient_descent(lr.QuadraticLoss((1.0, 2.0)), [1.0, 2.0, 3.0], 0.1, 3)
@@ -134,6 +136,27 @@ def test_plot_symptoms_titles_each_run_with_its_diagnosis():
         lr.plot_symptoms({"a": {"accuracy": [0.5]}})
 
 
+def test_plot_symptoms_panels_share_one_log_loss_axis_counted_in_epochs():
+    fig = lr.plot_symptoms({"flat": {"loss": [2.48, 2.47]}, "wild": {"loss": [2.0, 900.0]}})
+    flat, wild = fig.axes
+    assert flat.get_shared_y_axes().joined(flat, wild)
+    assert flat.get_ylim() == wild.get_ylim()
+    assert {ax.get_yscale() for ax in fig.axes} == {"log"}
+    assert {ax.get_xlabel() for ax in fig.axes} == {"epoch"}
+    assert "log scale" in flat.get_ylabel()
+
+
+def test_plot_symptoms_ends_a_diverged_curve_at_its_last_finite_loss_and_says_so():
+    fig = lr.plot_symptoms({"diverged": {"loss": [2.0, 5.0, math.nan, math.nan]}},
+                           initial_loss=2.5)
+    (ax,) = fig.axes
+    drawn = [line for line in ax.lines if line.get_label() == "train"]
+    assert len(drawn) == 1 and drawn[0].get_ydata().tolist() == [2.0, 5.0]
+    assert drawn[0].get_xdata().tolist() == [1, 2]          # measured epochs only
+    assert all(np.all(np.isfinite(line.get_ydata())) for line in ax.lines)
+    assert [t.get_text() for t in ax.texts] == ["loss NaN from epoch 3:\nthe run diverged"]
+
+
 # --------------------------------------------------------------------------- schedules
 
 
@@ -164,13 +187,13 @@ def test_one_class_per_formula_and_each_survives_get_config_and_from_config():
 
 
 def test_schedule_classes_check_their_arguments_at_the_door():
-    with pytest.raises(ValueError, match="factor: expected a number in \\(0, 1\\]"):
+    with pytest.raises(ValueError, match="factor: expected a number > 0 and <= 1, got 1.5"):
         lr.EpochStepDecay(0.1, factor=1.5)
-    with pytest.raises(ValueError, match="every: expected an integer >= 1"):
+    with pytest.raises(ValueError, match="every: expected a whole number, got 2.5"):
         lr.EpochStepDecay(0.1, every=2.5)
-    with pytest.raises(ValueError, match="k: expected a number >= 0"):
+    with pytest.raises(ValueError, match="k: expected a finite number, got nan"):
         lr.EpochExponentialDecay(0.1, k=float("nan"))
-    with pytest.raises(ValueError, match="initial_rate: expected a positive number"):
+    with pytest.raises(ValueError, match="initial_rate: expected a finite number > 0, got 0.0"):
         lr.EpochInverseTimeDecay(0.0, k=1.0)
 
 
@@ -405,11 +428,12 @@ def test_claim_a_good_rate_falls_below_half_the_initial_loss(fingers_data):
 
 
 def test_claim_step_decay_ends_with_lower_validation_loss_than_the_constant_rate(fingers_data):
-    step = lr.make_step_decay(HIGH_SIDE, factor=0.5, every=1)
+    step = lr.make_step_decay(HIGH_SIDE, factor=0.5, every=STEP_EVERY)
     constant, _ = _train(fingers_data, HIGH_SIDE)
     decayed, _ = _train(fingers_data, HIGH_SIDE,
                         callbacks=[keras.callbacks.LearningRateScheduler(step)])
-    assert decayed["learning_rate"][-1] == pytest.approx(HIGH_SIDE / 2 ** (CLAIM_EPOCHS - 1))
+    assert decayed["learning_rate"][-1] == pytest.approx(
+        HIGH_SIDE / 2 ** ((CLAIM_EPOCHS - 1) // STEP_EVERY))
     assert decayed["val_loss"][-1] < constant["val_loss"][-1], (decayed, constant)
 
 

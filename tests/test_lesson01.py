@@ -8,12 +8,13 @@ checked on the module directly, with fixed seeds, in ``test_learning_rate.py``.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 
 from conftest import COURSE
 
-from course_utils import release
+from course_utils.instructor import release
 
 LESSON = "01_learning_rate"
 NUMBER = r"(nan|[\d.]+(?:e[-+]?\d+)?)"
@@ -69,16 +70,28 @@ def test_lesson_claims_hold_on_the_real_run(lesson_run):
                   for o in c.get("outputs", []))
     assert figures >= 8, f"{figures} figures: surfaces, symptoms, schedules, range test, noise"
 
-    runs = {m.group(1): (float(m.group(2)), float(m.group(3)), m.group(4)) for m in re.finditer(
+    runs = {m.group(1): (float(m.group(2)), float(m.group(3)), m.group(4), float(m.group(5)),
+                         m.group(6)) for m in re.finditer(
         rf"rate \S+ \((too low|good|too high)\): training loss {NUMBER} -> {NUMBER} "
-        r"\(\S+ of the initial loss\), diagnosis: (too low|good|too high)", text)}
+        r"\(\S+ of the initial loss\), diagnosis: (too low|good|too high); "
+        rf"largest rise between epochs {NUMBER}, (finite at every epoch|NaN from epoch \d+)",
+        text)}
     assert sorted(runs) == ["good", "too high", "too low"], text
-    initial, final, verdict = runs["too high"]
+    initial, final, verdict, _, _ = runs["too high"]
     assert (math.isnan(final) or final > initial) and verdict == "too high"
-    initial, final, verdict = runs["too low"]
+    initial, final, verdict, _, _ = runs["too low"]
     assert abs(final - initial) <= 0.1 * initial and verdict == "too low"
-    initial, final, verdict = runs["good"]
+    initial, final, verdict, _, _ = runs["good"]
     assert final < 0.5 * initial and verdict == "good"
+    assert runs["too high"][4].startswith("NaN") or runs["too high"][1] > runs["too high"][0]
+    assert runs["good"][4] == runs["too low"][4] == "finite at every epoch", runs
+
+    m = re.search(r"^step decay, rate per epoch: (.+)$", text, re.M)
+    assert m, text
+    step_rates = [float(r) for r in m.group(1).split(", ")]
+    held = [len(list(group)) for _, group in itertools.groupby(step_rates)]
+    assert len(held) >= 2 and min(held[:-1]) >= 2, f"step decay must hold the rate: {step_rates}"
+    assert all(b == a / 2 for a, b in itertools.pairwise(sorted(set(step_rates), reverse=True)))
 
     ends = {m.group(1): (float(m.group(2)), float(m.group(3))) for m in re.finditer(
         rf"^(constant|step decay|too fast cooling): training loss {NUMBER}, validation loss "

@@ -10,7 +10,8 @@ import re
 
 from conftest import COURSE
 
-from course_utils import release, transfer
+from course_utils import transfer
+from course_utils.instructor import release
 
 LESSON = "04_transfer_learning"
 

@@ -17,7 +17,7 @@ import re
 import pytest
 from conftest import COURSE, LESSONS, expand_autotests, stream
 
-from course_utils import grading, notebook, release
+from course_utils.instructor import cells, grading, release
 
 pytestmark = pytest.mark.parametrize("lesson", LESSONS)
 
@@ -44,7 +44,7 @@ def test_master_is_stored_clean_with_the_standard_opening(lesson):
             assert cell.outputs == [] and cell.execution_count is None, cell.id
     assert nb.metadata.kernelspec.name == "python3"
     assert nb.cells[0].source.startswith(f"# {lesson[:2]} ")
-    assert nb.cells[1].source == notebook.setup_cell_source()
+    assert nb.cells[1].source == cells.setup_cell_source()
     assert all(re.fullmatch(r"[a-z0-9-]+", cell.id) for cell in nb.cells)
 
 

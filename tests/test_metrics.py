@@ -13,7 +13,7 @@ TOLERANCE = 1e-7
 
 @pytest.fixture(scope="module")
 def keras():
-    from course_utils.tf_setup import import_keras
+    from course_utils.runtime.tf_setup import import_keras
 
     return import_keras()
 
@@ -97,19 +97,19 @@ def test_rank_k_accuracy_grows_with_k_and_reaches_one():
 @pytest.mark.parametrize(
     ("y_true", "scores", "k", "message"),
     [
-        ([0, 1], np.zeros(12), 1, r"scores must be a 2-D array"),
-        ([0, 1], np.zeros((2, 3, 4)), 1, r"scores must be a 2-D array"),
-        ([[0, 1], [1, 0]], np.zeros((2, 3)), 1, r"y_true must be a 1-D array"),
-        ([0, 1, 2], np.zeros((2, 3)), 1, r"same number of samples, got 3 labels and 2 rows"),
-        ([0, 3], np.zeros((2, 3)), 1, r"y_true out of range: found 3, expected integers in 0..2"),
-        ([0, -1], np.zeros((2, 3)), 1, r"y_true out of range"),
-        ([0.5, 1], np.zeros((2, 3)), 1, r"y_true must be integer class indices"),
-        ([0, 1], np.zeros((2, 3)), 0, r"k must be a positive integer, got 0"),
-        ([0, 1], np.zeros((2, 3)), 4, r"k must be between 1 and the number of classes \(3\), got 4"),
-        ([0, 1], np.zeros((2, 3)), 2.5, r"k must be a positive integer, got 2.5"),
-        ([0, 1], np.zeros((2, 3)), True, r"k must be a positive integer"),
-        ([], np.zeros((0, 3)), 1, r"at least one sample"),
-        ([0, 1], np.array([["a", "b"], ["c", "d"]]), 1, r"scores must hold real numbers"),
+        ([0, 1], np.zeros(12), 1, r"scores: expected a 2-D array"),
+        ([0, 1], np.zeros((2, 3, 4)), 1, r"scores: expected a 2-D array"),
+        ([[0, 1], [1, 0]], np.zeros((2, 3)), 1, r"y_true: expected a 1-D array"),
+        ([0, 1, 2], np.zeros((2, 3)), 1, r"y_true: expected one label per row of scores \(2\), got 3 labels"),
+        ([0, 3], np.zeros((2, 3)), 1, r"y_true: expected class indices in 0..2, got 3"),
+        ([0, -1], np.zeros((2, 3)), 1, r"y_true: expected class indices in 0..2, got -1"),
+        ([0.5, 1], np.zeros((2, 3)), 1, r"y_true: expected integer class indices"),
+        ([0, 1], np.zeros((2, 3)), 0, r"k: expected a whole number >= 1, got 0"),
+        ([0, 1], np.zeros((2, 3)), 4, r"k: expected at most the number of classes \(3\), got 4"),
+        ([0, 1], np.zeros((2, 3)), 2.5, r"k: expected a whole number, got 2.5"),
+        ([0, 1], np.zeros((2, 3)), True, r"k: expected a whole number, got True"),
+        ([], np.zeros((0, 3)), 1, r"scores: expected at least one sample"),
+        ([0, 1], np.array([["a", "b"], ["c", "d"]]), 1, r"scores: expected real numbers"),
     ],
 )
 def test_rank_k_accuracy_rejects_bad_input_naming_the_argument(y_true, scores, k, message):
@@ -143,11 +143,11 @@ def test_confusion_matrix_defaults_to_the_twelve_fingers_classes():
 
 
 def test_confusion_matrix_refuses_labels_that_scikit_learn_would_drop():
-    with pytest.raises(ValueError, match=r"y_pred out of range: found 12"):
+    with pytest.raises(ValueError, match=r"y_pred: expected class indices in 0..11, got 12"):
         metrics.confusion_matrix([0, 1], [0, 12])
-    with pytest.raises(ValueError, match=r"same length, got 2 and 3"):
+    with pytest.raises(ValueError, match=r"y_pred: expected one prediction per label of y_true \(2\), got 3"):
         metrics.confusion_matrix([0, 1], [0, 1, 1])
-    with pytest.raises(ValueError, match=r"num_classes must be a positive integer"):
+    with pytest.raises(ValueError, match=r"num_classes: expected a whole number >= 1, got 0"):
         metrics.confusion_matrix([0], [0], num_classes=0)
 
 
@@ -182,11 +182,11 @@ def test_most_confused_of_a_perfect_model_is_empty():
 @pytest.mark.parametrize(
     ("cm", "names", "top", "message"),
     [
-        (np.zeros((2, 3)), ["a", "b"], 3, r"cm must be a square 2-D matrix"),
-        (np.array([[1, -1], [0, 1]]), ["a", "b"], 3, r"non-negative"),
-        (np.eye(3), ["a", "b"], 3, r"class_names must have one name per class: 3 expected, got 2"),
-        (np.eye(2), "ab", 3, r"class_names must be a sequence of names"),
-        (np.eye(2), ["a", "b"], 0, r"top must be a positive integer"),
+        (np.zeros((2, 3)), ["a", "b"], 3, r"cm: expected a square 2-D matrix"),
+        (np.array([[1, -1], [0, 1]]), ["a", "b"], 3, r"cm: expected finite, non-negative counts"),
+        (np.eye(3), ["a", "b"], 3, r"class_names: expected one name per class \(3\), got 2 names"),
+        (np.eye(2), "ab", 3, r"class_names: expected a sequence of names"),
+        (np.eye(2), ["a", "b"], 0, r"top: expected a whole number >= 1, got 0"),
     ],
 )
 def test_most_confused_rejects_bad_input(cm, names, top, message):

@@ -7,8 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from course_utils import labels, models, profiles
-from course_utils.tf_setup import import_keras
+from course_utils import labels, models
+from course_utils.runtime import profiles
+from course_utils.runtime.tf_setup import import_keras
 
 SMOKE = profiles.get_profile("smoke")
 
@@ -153,19 +154,19 @@ def test_an_untrained_model_scores_like_random_guessing(images):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"depth": 0}, "depth: expected an integer >= 1"),
-        ({"depth": 2.0}, "depth: expected an integer"),
-        ({"width": 0}, "width: expected an integer >= 1"),
+        ({"depth": 0}, "depth: expected a whole number >= 1"),
+        ({"depth": 2.0}, "depth: expected a whole number"),
+        ({"width": 0}, "width: expected a whole number >= 1"),
         ({"dense_units": 0}, "dense_units:"),
-        ({"dropout": 1.0}, r"dropout: expected a rate in \[0, 1\)"),
+        ({"dropout": 1.0}, r"dropout: expected a number >= 0 and < 1, got 1.0"),
         ({"dropout": -0.1}, "dropout:"),
-        ({"l2": -1e-4}, "l2: expected a penalty factor >= 0"),
+        ({"l2": -1e-4}, "l2: expected a number >= 0"),
         ({"l2": float("nan")}, "l2:"),
-        ({"l1": -1e-4}, "l1: expected a penalty factor >= 0"),
+        ({"l1": -1e-4}, "l1: expected a number >= 0"),
         ({"input_shape": (32, 32)}, "input_shape: expected 3 positive integers"),
         ({"input_shape": (32, 32, 0)}, "input_shape:"),
         ({"input_shape": (8, 8, 1), "depth": 4}, "depth=4 halves the image 4 times"),
-        ({"num_classes": 1}, "num_classes: expected an integer >= 2"),
+        ({"num_classes": 1}, "num_classes: expected a whole number >= 2"),
     ],
 )
 def test_bad_arguments_raise_errors_that_name_them(kwargs, message):
@@ -218,5 +219,39 @@ def test_compile_builds_the_named_optimizer_or_takes_an_instance():
     assert model.optimizer.get_config()["learning_rate"]["class_name"] == "ExponentialDecay"
     with pytest.raises(ValueError, match="optimizer: unknown Keras optimizer 'adamm'"):
         models.compile_classifier(model, optimizer="adamm")
-    with pytest.raises(ValueError, match="learning_rate: expected a positive number"):
+    with pytest.raises(ValueError, match="learning_rate: expected a number > 0"):
         models.compile_classifier(model, learning_rate=0)
+
+
+# --------------------------------------------------------------------------- walking, reading
+
+
+def test_iter_layers_looks_into_nested_models_and_skips_inputs():
+    keras = import_keras()
+    base = models.build_fingers_cnn((16, 16, 1), 12, depth=1, width=4, seed=0, name="base")
+    head = models.build_dense_head(3, units=4, seed=0)
+    model = keras.Sequential([keras.Input((16, 16, 1)), base, head])
+    names = [layer.name for layer in models.iter_layers(model)]
+    assert names[0] == "block1_conv1" and names[-1] == "head_predictions"
+    assert "base" not in names and "head" not in names
+    assert not any(isinstance(layer, keras.layers.InputLayer) for layer in models.iter_layers(model))
+    with pytest.raises(ValueError, match="model: expected a Keras model"):
+        list(models.iter_layers("not a model"))
+
+
+def test_current_learning_rate_reads_plain_rates_and_schedules():
+    keras = import_keras()
+    assert models.current_learning_rate(keras.optimizers.SGD(0.05)) == pytest.approx(0.05)
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=1, decay_rate=0.5)
+    optimizer = keras.optimizers.SGD(schedule)
+    optimizer.iterations.assign(2)
+    assert models.current_learning_rate(optimizer) == pytest.approx(0.025)
+    assert models.current_learning_rate(None) is None
+
+
+def test_a_seeded_model_keeps_the_initial_weights_it_had_before_the_seed_module():
+    """Layer seeds are seed * 1000 + 1, 2, ...: the numbers of earlier runs stay the same."""
+    keras = import_keras()
+    model = models.build_fingers_cnn((16, 16, 1), 12, depth=1, width=4, seed=3)
+    expected = keras.initializers.HeNormal(seed=3001)((3, 3, 1, 4))
+    np.testing.assert_array_equal(model.get_layer("block1_conv1").kernel.numpy(), expected)

@@ -1,4 +1,5 @@
-"""course_utils.momentum: Keras' SGD rules in NumPy, and lesson 03's claims.
+"""course_utils.momentum: Keras' SGD rules in NumPy, the figures, the seed summaries and the
+surface claims of lesson 03.
 
 The surfaces the lesson draws on (``momentum.make_quadratic``, ``momentum.make_rosenbrock``)
 are defined in course_utils.surfaces and tested in ``test_surfaces.py``.
@@ -6,10 +7,12 @@ are defined in course_utils.surfaces and tested in ``test_surfaces.py``.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
-from course_utils import fingers, momentum, profiles
+from course_utils import fingers, momentum
 
 # --------------------------------------------------------------------------- update rules
 
@@ -45,9 +48,10 @@ def test_one_step_by_hand():
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
-    ({"learning_rate": 0.0}, "learning_rate"), ({"learning_rate": -1.0}, "learning_rate"),
-    ({"learning_rate": 0.1, "momentum": 1.0}, "momentum"),
-    ({"learning_rate": 0.1, "momentum": -0.1}, "momentum"),
+    ({"learning_rate": 0.0}, "learning_rate: expected a finite number > 0, got 0.0"),
+    ({"learning_rate": -1.0}, "learning_rate: expected a finite number > 0, got -1.0"),
+    ({"learning_rate": 0.1, "momentum": 1.0}, r"momentum: expected a number >= 0 and < 1, got 1.0"),
+    ({"learning_rate": 0.1, "momentum": -0.1}, r"momentum: expected a number >= 0 and < 1"),
 ])
 def test_bad_rates_are_refused_by_name(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -61,9 +65,11 @@ def test_steps_to_tolerance_and_overshoot_on_hand_made_paths():
     assert momentum.steps_to_tolerance(q, path[[0, 2]], 1e-3) is None
     assert momentum.overshoot(q, np.array([[1.0, 0.0], [-0.3, 0.0], [0.1, 0.0]])) == 0.3
     assert momentum.overshoot(q, np.array([[1.0, 0.0], [0.5, 0.0]])) == 0.0
-    with pytest.raises(ValueError, match="tolerance"):
+    with pytest.raises(ValueError, match="tolerance: expected a finite number > 0, got 0"):
         momentum.steps_to_tolerance(q, path, 0)
-    with pytest.raises(ValueError, match="starts at the minimum"):
+    with pytest.raises(ValueError, match="steps: expected a whole number >= 0, got -1"):
+        momentum.optimize(q, q.start, learning_rate=0.1, steps=-1)
+    with pytest.raises(ValueError, match="start away from the minimum"):
         momentum.overshoot(q, np.zeros((2, 2)))
 
 
@@ -72,12 +78,106 @@ def test_figures_and_the_explorer_draw_every_trajectory():
     paths, rows = momentum.compare_on_surface(q, learning_rate=1.0, steps=50)
     fig = momentum.plot_trajectories(q, paths)
     assert len(fig.axes[0].lines) == len(momentum.OPTIMIZERS) + 1  # + the minimum
-    assert len(momentum.plot_loss_curves(q, paths, tolerance=1e-6).axes[0].lines) == 4
+    lines = momentum.plot_loss_curves(q, paths, tolerance=1e-6).axes[0].lines
+    assert len(lines) == len(momentum.OPTIMIZERS) + 1                # + the tolerance
     view = momentum.explore_momentum(q, steps=20, display=False)
-    assert view.widget is None and len(view.static.axes[0].lines) == 4
+    assert view.widget is None and len(view.static.axes[0].lines) == len(momentum.OPTIMIZERS) + 1
     assert [r["optimizer"] for r in rows] == list(momentum.OPTIMIZERS)
     with pytest.raises(ValueError, match="at least one"):
         momentum.plot_trajectories(q, {})
+    with pytest.raises(ValueError, match="at least one"):
+        momentum.plot_loss_curves(q, {})
+
+
+def test_a_run_keeps_its_colour_and_name_in_every_figure():
+    q = momentum.make_quadratic()
+    paths, _ = momentum.compare_on_surface(q, learning_rate=1.0, steps=20)
+    reordered = dict(reversed(list(paths.items())))
+    for fig in (momentum.plot_trajectories(q, reordered),
+                momentum.plot_loss_curves(q, reordered)):
+        colours = {line.get_label(): line.get_color() for line in fig.axes[0].lines}
+        assert all(colours[name] == momentum.COLORS[name] for name in paths), colours
+    panels = momentum.plot_trajectories(q, paths, separate=True, xlim=(-0.1, 1.1))
+    assert [ax.get_title() for ax in panels.axes] == list(paths)
+    assert all(ax.get_xlim() == (-0.1, 1.1) for ax in panels.axes)   # shared, zoomed
+    other = momentum.plot_trajectories(q, {"mine": paths["momentum"]})
+    assert other.axes[0].lines[0].get_color() == "C0"   # a new name takes a free colour
+
+
+def test_a_diverging_trajectory_is_drawn_until_it_leaves_and_not_beyond():
+    q = momentum.make_quadratic()
+    paths, rows = momentum.compare_on_surface(q, learning_rate=1.0, steps=600)
+    effective = paths[momentum.EFFECTIVE_STEP]
+    assert not np.all(np.isfinite(effective))  # it overflowed
+    line = momentum.plot_trajectories(q, paths).axes[0].lines[-2]  # the last run's line
+    assert line.get_label() == momentum.EFFECTIVE_STEP and len(line.get_xdata()) == 2
+    curve = momentum.plot_loss_curves(q, paths).axes[0].lines[-1]
+    assert np.isnan(curve.get_ydata()[10:]).all()  # far above the axis: not drawn
+    assert momentum.overshoot(q, effective) == float("inf")
+    assert momentum.zigzag(q, effective).travelled == float("inf")
+
+
+def test_the_effective_step_run_is_plain_descent_at_lr_over_one_minus_beta():
+    rule = momentum.OPTIMIZERS[momentum.EFFECTIVE_STEP]
+    beta = momentum.OPTIMIZERS["momentum"].momentum
+    assert rule.momentum == 0 and rule.rate_factor == pytest.approx(1 / (1 - beta))
+    q = momentum.make_quadratic()
+    paths, rows = momentum.compare_on_surface(q, learning_rate=0.05, steps=30)
+    plain = momentum.optimize(q, q.start, learning_rate=0.05 / (1 - beta), steps=30)
+    np.testing.assert_array_equal(paths[momentum.EFFECTIVE_STEP], plain)
+    assert rows[-1]["learning rate"] == pytest.approx(0.5) and not rows[-1]["diverged"]
+    with pytest.raises(ValueError, match="optimizers"):
+        momentum.compare_on_surface(q, learning_rate=0.1, steps=3, optimizers={})
+
+
+def test_zigzag_counts_crossings_and_distance_across_the_valley():
+    q = momentum.make_quadratic()
+    straight = np.array([[1.0, 1.0], [0.9, 0.5], [0.8, 0.0], [0.7, 0.0]])
+    assert momentum.zigzag(q, straight) == (0, 1.0)
+    bouncing = np.array([[1.0, 1.0], [0.9, -0.8], [0.8, 0.6], [0.7, -0.1]])
+    assert momentum.zigzag(q, bouncing) == (3, 3.9)
+    assert momentum.zigzag(q, bouncing, axis=0) == (0, 0.3)
+    # gradient descent at 1.9 / L flips the steep coordinate every step: w1 <- -0.9 * w1
+    path = momentum.optimize(q, q.start, learning_rate=1.9, steps=40)
+    assert momentum.zigzag(q, path) == (40, pytest.approx(1.9 * (1 - 0.9**40) / 0.1, abs=1e-3))
+    with pytest.raises(ValueError, match="axis: expected one of 0, 1, got 2"):
+        momentum.zigzag(q, straight, axis=2)
+    with pytest.raises(ValueError, match="start away from the minimum"):
+        momentum.zigzag(q, np.zeros((3, 2)))
+
+
+def test_final_over_seeds_and_the_spread_rule():
+    runs = {"slow": {0: {"loss": [2.0, 1.0]}, 1: {"loss": [2.0, 1.2]}, 2: {"loss": [2.0, 1.4]}},
+            "fast": {0: {"loss": [1.5, 0.5]}, 1: {"loss": [1.5, 0.5]}, 2: {"loss": [1.5, 0.8]}}}
+    summary = momentum.final_over_seeds(runs)
+    assert summary["slow"] == pytest.approx((1.2, 0.2))
+    assert summary["fast"] == pytest.approx((0.6, 0.173205), abs=1e-6)
+    assert momentum.apart_beyond_spread(summary["slow"], summary["fast"])        # 0.6 > 0.37
+    assert not momentum.apart_beyond_spread((1.0, 0.2), (1.3, 0.1))              # 0.3 = 0.3
+    assert momentum.apart_beyond_spread((1.0, 0.0), (1.0 + 1e-9, 0.0))
+    with pytest.raises(ValueError, match="metric: expected one of loss, got 'val_loss'"):
+        momentum.final_over_seeds(runs, "val_loss")
+    with pytest.raises(ValueError, match="at least 2 runs"):
+        momentum.final_over_seeds({"one": {0: {"loss": [1.0]}}})
+
+
+def test_plot_over_seeds_draws_every_seed_and_the_mean_on_shared_log_axes():
+    runs = {name: {seed: {"loss": [2.0 - k - seed / 10, 1.0 - k / 2], "val_loss": [2.1, 1.5]}
+                   for seed in range(3)}
+            for k, name in enumerate(("gradient descent", "momentum"))}
+    fig = momentum.plot_over_seeds(runs)
+    left, right = fig.axes
+    assert [ax.get_title() for ax in fig.axes] == ["training loss", "validation loss"]
+    assert left.get_yscale() == right.get_yscale() == "log"
+    assert left.get_shared_y_axes().joined(left, right)
+    assert left.get_xlabel() == right.get_xlabel() == "epoch"
+    assert len(left.lines) == 2 * (3 + 1)  # three seeds and the mean, per run
+    means = [line for line in left.lines if line.get_label().endswith("(mean of 3 seeds)")]
+    assert [line.get_color() for line in means] == [momentum.COLORS["gradient descent"],
+                                                     momentum.COLORS["momentum"]]
+    np.testing.assert_allclose(means[0].get_ydata(), [1.9, 1.0])
+    with pytest.raises(ValueError, match="runs"):
+        momentum.plot_over_seeds({})
 
 
 # --------------------------------------------------------------------------- the claims
@@ -111,15 +211,18 @@ def test_claim_on_rosenbrock_momentum_arrives_where_gradient_descent_crawls():
 
 
 @pytest.mark.slow
-def test_claim_on_the_cnn_momentum_reaches_a_lower_training_loss_in_the_smoke_budget():
-    smoke = profiles.get_profile("smoke")
-    splits = fingers.load_fingers(smoke)
-    final = {}
-    for name, (beta, nesterov) in momentum.OPTIMIZERS.items():
-        history = momentum.train_cnn_with(splits, momentum=beta, nesterov=nesterov,
-                                          learning_rate=0.01, epochs=smoke.short_epochs,
-                                          batch_size=smoke.batch_size, seed=smoke.seed)
-        final[name] = history["loss"][-1]
-    print(f"\ntraining loss after {smoke.short_epochs} smoke epochs at lr 0.01: {final}")
-    assert final["momentum"] < final["gradient descent"] - 0.2     # 1.56 vs 2.32 measured
-    assert final["Nesterov"] < final["gradient descent"] - 0.2
+def test_cnn_runs_over_seeds_differ_only_by_the_rule_and_its_rate():
+    x, y = fingers.make_fingers(32, image_size=16, seed=0)
+    splits = SimpleNamespace(x_train=x, y_train=y, x_val=x[:12], y_val=y[:12])
+    rules = {name: momentum.OPTIMIZERS[name] for name in ("momentum", momentum.EFFECTIVE_STEP)}
+    runs = momentum.train_cnn_over_seeds(splits, learning_rate=0.01, epochs=1, batch_size=8,
+                                         seeds=[3, 4], width=4, optimizers=rules)
+    assert {name: sorted(by_seed) for name, by_seed in runs.items()} == {
+        name: [3, 4] for name in rules}
+    alone = momentum.train_cnn_with(splits, momentum=0.0, nesterov=False, learning_rate=0.1,
+                                    epochs=1, batch_size=8, seed=4, width=4)
+    assert alone == runs[momentum.EFFECTIVE_STEP][4]   # same seed, ten times the rate
+    assert runs["momentum"][3] != runs["momentum"][4]  # the seeds differ
+    with pytest.raises(ValueError, match="learning_rate: expected a finite number > 0, got 0"):
+        momentum.train_cnn_with(splits, momentum=0.9, nesterov=False, learning_rate=0,
+                                epochs=1, batch_size=8)

@@ -25,7 +25,8 @@ import pytest
 from conftest import solve_lesson
 from nbclient import NotebookClient
 
-from course_utils import __version__, install
+from course_utils import __version__
+from course_utils.runtime import install
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -112,7 +113,7 @@ def test_a_lesson_runs_from_the_wheel_in_a_fresh_environment_with_student_depend
     installed = _run([python, "-m", "pip", "list", "--format=freeze"]).stdout.lower()
     for name in INSTRUCTOR_ONLY:
         assert f"\n{name}==" not in f"\n{installed}", f"{name} came with the student install"
-    found = _run([python, "-c", "from course_utils import install, tf_setup; "
+    found = _run([python, "-c", "from course_utils.runtime import install, tf_setup; "
                   "print(install.repository_url()); print(tf_setup.import_tensorflow().__name__)"],
                  cwd=tmp_path).stdout.split()
     assert found == [PYPROJECT["project"]["urls"]["Repository"], "tensorflow"]

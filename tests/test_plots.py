@@ -8,7 +8,8 @@ import pytest
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
-from course_utils import io, labels, plots
+from course_utils import labels, plots
+from course_utils.runtime import io
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -67,7 +68,7 @@ def test_plot_history_reads_the_training_monitor_json_with_its_epochs(tmp_path):
 
 
 def test_plot_history_takes_a_keras_history_counting_epochs_from_one():
-    from course_utils.tf_setup import import_keras, set_seed
+    from course_utils.runtime.tf_setup import import_keras, set_seed
 
     keras = import_keras()
     set_seed(0)
@@ -98,9 +99,9 @@ def test_plot_history_explains_how_to_pass_a_single_history():
         plots.plot_history(history())
     with pytest.raises(TypeError, match=r"run 'x': expected a keras History"):
         plots.plot_history({"x": 42})
-    with pytest.raises(ValueError, match=r"runs is empty"):
+    with pytest.raises(ValueError, match=r"runs: expected at least one"):
         plots.plot_history({})
-    with pytest.raises(ValueError, match=r"metrics is empty"):
+    with pytest.raises(ValueError, match=r"metrics: expected at least one metric name"):
         plots.plot_history({"x": history()}, metrics=[])
 
 
@@ -109,10 +110,10 @@ def test_plot_history_reports_a_missing_or_malformed_history_file(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"nope/history.json: history file of run 'gone'"):
         plots.plot_history({"gone": missing})
     uneven = io.write_json(tmp_path / "uneven.json", {"loss": [1.0, 0.5], "val_loss": [1.0]})
-    with pytest.raises(ValueError, match=r"uneven.json \(run 'u'\): every list must have one value"):
+    with pytest.raises(ValueError, match=r"uneven.json \(run 'u'\): expected one value per epoch in every list"):
         plots.plot_history({"u": uneven}, metrics=["loss"])
     words = io.write_json(tmp_path / "words.json", {"loss": ["low", "high"]})
-    with pytest.raises(ValueError, match=r"'loss' must be a list of numbers"):
+    with pytest.raises(ValueError, match=r"'loss': expected a list of numbers, one per epoch"):
         plots.plot_history({"w": words}, metrics=["loss"])
 
 
@@ -144,9 +145,9 @@ def test_plot_confusion_matrix_normalises_rows_and_leaves_empty_rows_at_zero():
 
 
 def test_plot_confusion_matrix_rejects_names_that_do_not_match():
-    with pytest.raises(ValueError, match=r"class_names must have one name per class: 3 expected"):
+    with pytest.raises(ValueError, match=r"class_names: expected one name per class \(3\)"):
         plots.plot_confusion_matrix(np.eye(3, dtype=int))
-    with pytest.raises(ValueError, match=r"cm must be a square 2-D matrix"):
+    with pytest.raises(ValueError, match=r"cm: expected a square 2-D matrix"):
         plots.plot_confusion_matrix(np.ones((2, 3)), ["a", "b"])
 
 
@@ -188,15 +189,15 @@ def test_plot_images_marks_wrong_predictions_in_red():
 @pytest.mark.parametrize(
     ("images", "kwargs", "message"),
     [
-        (np.zeros((2, 8, 8, 3), np.uint8), {}, r"images must have shape \(n, size, size\)"),
-        (np.zeros((0, 8, 8), np.uint8), {}, r"images is empty"),
-        (np.full((2, 8, 8), 255.0), {}, r"float images must lie in \[0, 1\], got values from 255"),
-        (np.zeros((2, 8, 8), np.int32), {}, r"images must be uint8 \(0..255\) or float"),
+        (np.zeros((2, 8, 8, 3), np.uint8), {}, r"images: expected shape \(n, size, size\)"),
+        (np.zeros((0, 8, 8), np.uint8), {}, r"images: expected at least one image"),
+        (np.full((2, 8, 8), 255.0), {}, r"images: expected float pixels in \[0, 1\], got values from 255"),
+        (np.zeros((2, 8, 8), np.int32), {}, r"images: expected uint8 \(0..255\) or float"),
         (np.zeros((plots.MAX_IMAGES + 1, 2, 2), np.uint8), {}, r"pass a slice such as images\[:32\]"),
-        (np.zeros((2, 8, 8), np.uint8), {"labels": [0]}, r"labels must have one class index per image"),
-        (np.zeros((2, 8, 8), np.uint8), {"labels": [0, 12]}, r"labels out of range: found 12"),
-        (np.zeros((2, 8, 8), np.uint8), {"predictions": [0, 1, 2]}, r"predictions must have one"),
-        (np.zeros((2, 8, 8), np.uint8), {"ncols": 0}, r"ncols must be a positive integer"),
+        (np.zeros((2, 8, 8), np.uint8), {"labels": [0]}, r"labels: expected one class index per image \(2\), got 1"),
+        (np.zeros((2, 8, 8), np.uint8), {"labels": [0, 12]}, r"labels: expected class indices in 0..11, got 12"),
+        (np.zeros((2, 8, 8), np.uint8), {"predictions": [0, 1, 2]}, r"predictions: expected one class index per image"),
+        (np.zeros((2, 8, 8), np.uint8), {"ncols": 0}, r"ncols: expected a whole number >= 1, got 0"),
     ],
 )
 def test_plot_images_rejects_bad_input(images, kwargs, message):
@@ -240,9 +241,9 @@ def test_save_figure_replaces_an_old_png_only_when_the_new_one_is_complete(tmp_p
 
 def test_save_figure_rejects_other_formats_and_non_figures(tmp_path):
     fig = plots.plot_history({"run": history()})
-    with pytest.raises(ValueError, match=r"curves.jpg: save_figure writes PNG files"):
+    with pytest.raises(ValueError, match=r"curves.jpg: expected a path ending with .png"):
         plots.save_figure(fig, tmp_path / "curves.jpg")
-    with pytest.raises(TypeError, match=r"fig must be a matplotlib Figure, got dict"):
+    with pytest.raises(TypeError, match=r"fig: expected a matplotlib Figure, got dict"):
         plots.save_figure({}, tmp_path / "x.png")
     assert list(tmp_path.iterdir()) == []
 

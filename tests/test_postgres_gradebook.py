@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 from conftest import COURSE, LESSONS, ROOT
 
-from course_utils import grading, release
-from course_utils.grading.gradebook import check_db_url
+from course_utils.instructor import grading, release
+from course_utils.instructor.grading.gradebook import check_db_url
 
 
 def read_csv(path: Path) -> dict[str, dict[str, str]]:

@@ -2,14 +2,29 @@
 
 import pytest
 
-from course_utils import profiles
+from course_utils.runtime import profiles
 
 
-def test_profiles_grow_from_smoke_to_gpu():
-    smoke, cpu, gpu = (profiles.PROFILES[n] for n in ("smoke", "cpu", "gpu"))
-    for field in ("image_size", "train_size", "test_size", "epochs"):
-        assert getattr(smoke, field) <= getattr(cpu, field) <= getattr(gpu, field), field
+def test_profiles_grow_from_grading_to_gpu():
+    grading, smoke, cpu, gpu = (profiles.PROFILES[n] for n in ("grading", "smoke", "cpu", "gpu"))
+    for field in ("image_size", "train_size", "val_size", "test_size", "epochs", "short_epochs",
+                  "few_shot_per_class"):
+        values = [getattr(p, field) for p in (grading, smoke, cpu, gpu)]
+        assert values == sorted(values), f"{field}: {values}"
     assert smoke.input_shape == (smoke.image_size, smoke.image_size, 1)
+
+
+def test_the_grading_profile_keeps_what_the_lessons_need():
+    """Bounds the lesson code puts on the grading budget (see ``profiles.PROFILES``)."""
+    grading, smoke = profiles.PROFILES["grading"], profiles.PROFILES["smoke"]
+    assert grading.name == profiles.GRADING == "grading"
+    assert (grading.image_size, grading.seed) == (smoke.image_size, smoke.seed), (
+        "answers that read a lesson's globals see the shapes and seeds they see in smoke")
+    assert 10 * grading.short_epochs // 4 >= 3, "lesson 02 reads a trend from three epochs"
+    assert min(grading.val_size, grading.test_size) >= 12, "every class in validation and test"
+    assert grading.train_size >= 10 and grading.train_size // grading.batch_size >= 2
+    assert grading.few_shot_per_class >= 1
+    assert grading.train_size < smoke.train_size and grading.few_shot_per_class < smoke.few_shot_per_class
 
 
 @pytest.mark.parametrize(
@@ -18,7 +33,10 @@ def test_profiles_grow_from_smoke_to_gpu():
         ({"COURSE_PROFILE": "gpu", "CI": "true"}, False, "gpu"),  # explicit choice wins
         ({"COURSE_PROFILE": " CPU "}, True, "cpu"),
         ({"CI": "true"}, True, "smoke"),
-        ({"NBGRADER_EXECUTION": "autograde"}, True, "smoke"),
+        ({"NBGRADER_EXECUTION": "autograde"}, True, "grading"),
+        ({"NBGRADER_EXECUTION": "validate", "CI": "true"}, False, "grading"),  # nbgrader beats CI
+        ({"COURSE_PROFILE": "smoke", "NBGRADER_EXECUTION": "autograde"}, False, "smoke"),
+        ({"COURSE_PROFILE": "grading"}, True, "grading"),
         ({"CI": "false"}, True, "gpu"),
         ({}, True, "gpu"),
         ({}, False, "cpu"),
@@ -36,7 +54,7 @@ def test_environment_decides_without_asking_for_a_gpu():
 
 
 def test_unknown_profile_names_the_source_and_the_choices():
-    with pytest.raises(ValueError, match="COURSE_PROFILE.*'fast'.*smoke, cpu, gpu"):
+    with pytest.raises(ValueError, match="COURSE_PROFILE.*'fast'.*smoke, cpu, gpu, grading"):
         profiles.select_profile_name({"COURSE_PROFILE": "fast"})
     with pytest.raises(ValueError, match="unknown profile 'tiny'"):
         profiles.get_profile("tiny")
@@ -52,7 +70,7 @@ def test_get_profile_uses_the_environment(monkeypatch):
     "environ, gpu_available, expected",
     [
         ({"COURSE_PROFILE": "smoke"}, True, "smoke"),
-        ({"NBGRADER_EXECUTION": "validate"}, True, "smoke"),
+        ({"NBGRADER_EXECUTION": "validate"}, True, "grading"),
         ({}, True, "gpu"),
         ({}, False, "cpu"),
     ],
@@ -64,6 +82,17 @@ def test_choose_profile_is_a_pure_rule_of_environment_and_gpu(environ, gpu_avail
 def test_profile_from_environment_says_none_when_the_hardware_decides():
     assert profiles.profile_from_environment({"CI": "no"}) is None
     assert profiles.profile_from_environment({"CI": "yes"}) == "smoke"
+    assert profiles.profile_from_environment({"NBGRADER_EXECUTION": ""}) is None
+
+
+@pytest.mark.parametrize("execution", ["autograde", "validate"])
+def test_nbgrader_runs_notebooks_in_the_grading_profile(execution):
+    """Autograding and the student's Validate button run a notebook the same way."""
+    def must_not_be_called() -> bool:
+        raise AssertionError("GPU detection ran although nbgrader decides")
+
+    environ = {"NBGRADER_EXECUTION": execution}
+    assert profiles.select_profile_name(environ, has_gpu=must_not_be_called) == "grading"
 
 
 def test_profiles_module_imports_nothing_of_course_utils_at_module_level():

@@ -21,7 +21,9 @@ import yaml
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from course_utils import __version__, install, notebook, release
+from course_utils import __version__, notebook
+from course_utils.instructor import cells, release
+from course_utils.runtime import install
 
 ROOT = Path(__file__).resolve().parents[1]
 COURSE = ROOT / "assignments"
@@ -57,9 +59,9 @@ def test_student_notebook_opens_with_buttons_and_the_setup_cell(lesson):
     header, setup = nb.cells[0], nb.cells[1]
     path = f"notebooks/{lesson}.ipynb"
     assert header.cell_type == "markdown"
-    assert notebook.colab_url(path) in header.source
-    assert notebook.github_url(path) in header.source
-    assert setup.cell_type == "code" and setup.source == notebook.setup_cell_source()
+    assert cells.colab_url(path) in header.source
+    assert cells.github_url(path) in header.source
+    assert setup.cell_type == "code" and setup.source == cells.setup_cell_source()
     assert setup.metadata["nbgrader"]["locked"] is True  # read-only for students
     assert f"@v{__version__}" in setup.source
 
@@ -68,7 +70,7 @@ def test_student_notebook_opens_with_buttons_and_the_setup_cell(lesson):
 def test_student_notebook_asks_colab_for_a_gpu_runtime(lesson):
     nb = nbformat.read(NOTEBOOKS / f"{lesson}.ipynb", as_version=4)
     assert nb.metadata["accelerator"] == "GPU"
-    assert nb.metadata["colab"]["gpuType"] == notebook.COLAB_METADATA["colab"]["gpuType"]
+    assert nb.metadata["colab"]["gpuType"] == cells.COLAB_METADATA["colab"]["gpuType"]
 
 
 @pytest.mark.parametrize("lesson", LESSONS)
@@ -117,7 +119,7 @@ def test_setup_cell_installs_nothing_outside_colab_and_reports_the_device(tmp_pa
         "pip_calls = []\n"
         "get_ipython().register_magic_function(lambda line: pip_calls.append(line), 'line', 'pip')"
     )
-    nb = _run_cells([recorder, notebook.setup_cell_source(), "print(pip_calls, profile.name)"],
+    nb = _run_cells([recorder, cells.setup_cell_source(), "print(pip_calls, profile.name)"],
                     tmp_path)
     assert "Device report" in _text(nb.cells[1])
     assert "Profile smoke" in _text(nb.cells[1])
@@ -156,9 +158,9 @@ def test_setup_cell_on_colab_installs_the_pinned_release_when_course_utils_is_mi
 
         get_ipython().register_magic_function(_pip, "line", "pip")
     """)
-    nb = _run_cells([fake_colab, notebook.setup_cell_source(), "print(pip_calls)"], tmp_path)
+    nb = _run_cells([fake_colab, cells.setup_cell_source(), "print(pip_calls)"], tmp_path)
     calls = eval(_text(nb.cells[2]))  # noqa: S307 - our own printed list
-    assert calls == [notebook.install_command().removeprefix("pip ")]
+    assert calls == [cells.install_command().removeprefix("pip ")]
     assert f"git+{install.repository_url()}@v{__version__}" in calls[0]
 
 
@@ -185,7 +187,7 @@ def _error(cell):
 @pytest.mark.slow
 def test_setup_cell_without_course_utils_says_how_to_install_it(tmp_path):
     # A local kernel without the package: one sentence with the command that installs it.
-    nb = _run_cells([_HIDE_COURSE_UTILS, notebook.setup_cell_source()], tmp_path,
+    nb = _run_cells([_HIDE_COURSE_UTILS, cells.setup_cell_source()], tmp_path,
                     allow_errors=True)
     error = _error(nb.cells[1])
     assert error.ename == "ModuleNotFoundError"
@@ -204,7 +206,7 @@ def test_setup_cell_on_colab_says_what_to_do_when_the_install_fails(tmp_path):
         sys.modules["google.colab"] = types.ModuleType("google.colab")
         get_ipython().register_magic_function(lambda line: print("pip failed"), "line", "pip")
     """)
-    nb = _run_cells([fake_colab, notebook.setup_cell_source()], tmp_path, allow_errors=True)
+    nb = _run_cells([fake_colab, cells.setup_cell_source()], tmp_path, allow_errors=True)
     assert "pip failed" in _text(nb.cells[1])  # the install ran, and failed
     error = _error(nb.cells[1])
     assert error.ename == "ModuleNotFoundError"
@@ -220,17 +222,17 @@ def test_setup_cell_shows_a_broken_dependency_as_itself(tmp_path):
 
         class _NoProfiles:
             def find_spec(self, name, path=None, target=None):
-                if name == "course_utils.profiles":
-                    raise ModuleNotFoundError("No module named 'course_utils.profiles'",
-                                              name="course_utils.profiles")
+                if name == "course_utils.runtime":
+                    raise ModuleNotFoundError("No module named 'course_utils.runtime'",
+                                              name="course_utils.runtime")
 
         sys.meta_path.insert(0, _NoProfiles())
         for _name in [m for m in sys.modules if m.startswith("course_utils")]:
             del sys.modules[_name]
     """)
-    nb = _run_cells([broken, notebook.setup_cell_source()], tmp_path, allow_errors=True)
+    nb = _run_cells([broken, cells.setup_cell_source()], tmp_path, allow_errors=True)
     error = _error(nb.cells[1])
-    assert "course_utils.profiles" in error.evalue and "not installed for" not in error.evalue
+    assert "course_utils.runtime" in error.evalue and "not installed for" not in error.evalue
 
 
 # --------------------------------------------------------------------------- notebook helpers
@@ -238,14 +240,14 @@ def test_setup_cell_shows_a_broken_dependency_as_itself(tmp_path):
 
 def test_links_and_install_command_are_pinned_to_the_release_tag():
     repo = install.repository_url()
-    assert notebook.release_tag() == f"v{__version__}"
-    assert notebook.install_command("1.2.3").endswith('@v1.2.3"')
-    assert "/blob/v1.2.3/notebooks/x.ipynb" in notebook.github_url("notebooks/x.ipynb",
+    assert cells.release_tag() == f"v{__version__}"
+    assert cells.install_command("1.2.3").endswith('@v1.2.3"')
+    assert "/blob/v1.2.3/notebooks/x.ipynb" in cells.github_url("notebooks/x.ipynb",
                                                                       version="1.2.3")
-    assert notebook.colab_url("x.ipynb", version="1.2.3").startswith(
+    assert cells.colab_url("x.ipynb", version="1.2.3").startswith(
         f"https://colab.research.google.com/github/{repo.removeprefix('https://github.com/')}"
         f"/blob/v1.2.3/")
-    header = notebook.header_cell_source("00 Title", "notebooks/x.ipynb", version="1.2.3")
+    header = cells.header_cell_source("00 Title", "notebooks/x.ipynb", version="1.2.3")
     assert header.startswith("# 00 Title\n")
 
 
@@ -253,10 +255,10 @@ def test_header_links_read_the_same_offline_where_the_logos_cannot_load():
     # Offline, JupyterLab cannot load the logos: the links are text, so nothing of the
     # header depends on an image (each image has an empty alternative text, so a broken
     # one shows nothing), and no other cell of a lesson loads anything from the network.
-    header = notebook.header_cell_source("00 Title", "notebooks/x.ipynb")
+    header = cells.header_cell_source("00 Title", "notebooks/x.ipynb")
     links = re.findall(r'<a href="([^"]+)">(.*?)</a>', header)
-    assert [url for url, _ in links] == [notebook.colab_url("notebooks/x.ipynb"),
-                                         notebook.github_url("notebooks/x.ipynb")]
+    assert [url for url, _ in links] == [cells.colab_url("notebooks/x.ipynb"),
+                                         cells.github_url("notebooks/x.ipynb")]
     texts = [re.sub(r"<img [^>]*>", "", inner).strip() for _, inner in links]
     assert texts == ["Open in Colab", "View on GitHub"]
     assert all(re.search(r'alt=""', inner) for _, inner in links if "<img" in inner)
@@ -271,13 +273,13 @@ def test_header_links_read_the_same_offline_where_the_logos_cannot_load():
 
 def test_notebook_helpers_reject_bad_arguments():
     with pytest.raises(ValueError, match="version"):
-        notebook.install_command("1.0 beta")
+        cells.install_command("1.0 beta")
     with pytest.raises(ValueError, match="GitHub"):
-        notebook.colab_url("x.ipynb", repo_url="https://gitlab.com/a/b")
+        cells.colab_url("x.ipynb", repo_url="https://gitlab.com/a/b")
     with pytest.raises(ValueError, match="inside the repository"):
-        notebook.github_url("../secret.ipynb")
+        cells.github_url("../secret.ipynb")
     with pytest.raises(ValueError, match="title: expected one non-empty line"):
-        notebook.header_cell_source("two\nlines", "x.ipynb")
+        cells.header_cell_source("two\nlines", "x.ipynb")
 
 
 def test_on_colab_reads_the_loaded_modules():
@@ -323,8 +325,8 @@ def test_stamping_adds_header_and_setup_once_and_keeps_the_title(tmp_path):
     assert release.stamp_master(master, "01_toy") is True
     assert release.stamp_master(master, "01_toy") is False
     assert master.cells[0].source.startswith("# 01 Toy lesson\n")
-    assert notebook.HEADER_TAG in master.cells[0].metadata["tags"]
-    assert master.cells[1].source == notebook.setup_cell_source()
+    assert cells.HEADER_TAG in master.cells[0].metadata["tags"]
+    assert master.cells[1].source == cells.setup_cell_source()
     assert sum(c.source.startswith("# 01 Toy lesson") for c in master.cells) == 1
 
 

@@ -25,7 +25,7 @@ import psutil
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from course_utils.grading.sandbox import (
+from course_utils.instructor.grading.sandbox import (
     SANDBOX_HOME,
     GiB,
     LimitOutputBytes,

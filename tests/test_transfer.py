@@ -21,8 +21,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from course_utils import fingers, labels, profiles, transfer
-from course_utils.tf_setup import import_keras
+from course_utils import fingers, labels, transfer
+from course_utils.instructor import pretrain
+from course_utils.runtime import profiles
+from course_utils.runtime.tf_setup import import_keras
 from course_utils.transfer import base as transfer_base
 from course_utils.transfer import imagenet
 
@@ -113,8 +115,12 @@ def test_feature_extractor_is_the_base_cut_at_flatten(keras):
     np.testing.assert_allclose(features, expected, atol=1e-5)
     with pytest.raises(ValueError, match="cut_at: the base has no layer 'fc9'"):
         transfer.build_feature_extractor(base, cut_at="fc9")
-    with pytest.raises(ValueError, match="images: expected uint8"):
+    np.testing.assert_array_equal(transfer.extract_features(extractor, images[..., None]),
+                                  features)
+    with pytest.raises(ValueError, match="images: expected uint8 pixels"):
         transfer.extract_features(extractor, images.astype("float32"))
+    with pytest.raises(ValueError, match="batch_size: expected a whole number >= 1, got 0"):
+        transfer.extract_features(extractor, images, batch_size=0)
 
 
 def test_feature_classifier_is_a_logistic_regression_on_the_raw_features():
@@ -365,7 +371,7 @@ def test_course_pretrain_trains_a_base_whose_printed_hash_loads(tmp_path):
     out = tmp_path / "tiny.weights.h5"
     env = {k: v for k, v in os.environ.items() if k != "COURSE_PROFILE"}
     done = subprocess.run(
-        [sys.executable, "-m", "course_utils.cli", "pretrain", "--images", "48",
+        [sys.executable, "-m", "course_utils.instructor.cli", "pretrain", "--images", "48",
          "--val-images", "24", "--epochs", "1", "--out", str(out)],
         capture_output=True, text=True, env=env, timeout=180,
     )
@@ -390,10 +396,10 @@ def test_the_shipped_base_comes_with_the_record_of_the_recipe_that_made_it():
     assert record["file"] == path.name and record["bytes"] == path.stat().st_size
     assert record["sha256"] == transfer.BASE_SHA256 == hashlib.sha256(path.read_bytes()).hexdigest()
     # The defaults of `course pretrain` are the recipe that made it ...
-    config = transfer.PretrainConfig()
+    config = pretrain.PretrainConfig()
     assert record["config"] == dataclasses.asdict(config)
     # ... and the accuracy it records is the shipped weights' own, on that recipe's images.
-    _, _, x_val, y_val = transfer.source_task_data(config)
+    _, _, x_val, y_val = pretrain.source_task_data(config)
     base = models.compile_classifier(transfer.load_base_network())
     measured = base.evaluate(datasets.make_dataset(x_val, y_val, batch_size=256, training=False),
                              verbose=0, return_dict=True)["accuracy"]
@@ -402,12 +408,12 @@ def test_the_shipped_base_comes_with_the_record_of_the_recipe_that_made_it():
 
 
 def test_course_pretrain_refuses_to_overwrite_the_shipped_weights(capsys):
-    from course_utils import cli
+    from course_utils.instructor import cli
 
     assert cli.main(["pretrain", "--out", str(transfer.base_weights_path())]) == 2
     assert "this is the shipped file" in capsys.readouterr().err
     with pytest.raises(ValueError, match="images: expected a positive integer"):
-        transfer.PretrainConfig(images=0)
+        pretrain.PretrainConfig(images=0)
     with pytest.raises(ValueError, match=r"out_path: expected a file name ending in \.weights\.h5"):
-        transfer.pretrain_base(Path("base.h5"))
+        pretrain.pretrain_base(Path("base.h5"))
 

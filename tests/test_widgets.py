@@ -91,9 +91,11 @@ def test_under_nbgrader_only_the_static_figure_is_shown(monkeypatch, execution):
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"min": 0, "max": 1, "step": 0.1, "value": 2}, "outside"),
-     ({"min": 0, "max": 1, "step": 0, "value": 0.5}, "step"),
-     ({"min": 0, "max": 1, "step": 0.1, "value": 0.5, "log": True}, "positive minimum")],
+    [({"min": 0, "max": 1, "step": 0.1, "value": 2}, r"^Slider.value: expected a number >= 0 and <= 1"),
+     ({"min": 0, "max": 1, "step": 0, "value": 0.5}, r"^Slider.step: expected a finite number > 0"),
+     ({"min": 0, "max": 1, "step": 0.1, "value": 0.5, "log": True},
+      r"^Slider.min: expected a finite number > 0, got 0"),
+     ({"min": 1, "max": 0, "step": 0.1, "value": 0.5}, r"^Slider.max: expected a finite number >= 1")],
 )
 def test_bad_slider_is_rejected(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -7,7 +7,7 @@ import pytest
 from sklearn.model_selection import train_test_split
 
 from course_utils import fingers, models, workflow
-from course_utils.tf_setup import import_keras
+from course_utils.runtime.tf_setup import import_keras
 
 keras = import_keras()
 L = keras.layers
@@ -98,9 +98,9 @@ def test_check_architecture_raises_with_every_problem_listed():
 
 
 def test_architecture_checks_validate_their_arguments():
-    with pytest.raises(ValueError, match="Keras model"):
+    with pytest.raises(ValueError, match="model: expected a Keras model"):
         workflow.check_architecture("not a model")
-    with pytest.raises(ValueError, match="num_classes"):
+    with pytest.raises(ValueError, match="num_classes: expected a whole number >= 2, got 1"):
         workflow.check_architecture(_model(L.Flatten()), num_classes=1)
 
 
@@ -167,14 +167,17 @@ def test_wrong_validation_size_and_lost_images_are_caught(data):
 
 def test_malformed_splits_get_a_message_not_a_crash(data):
     x, y, x_test, y_test = data
-    assert "exactly the keys" in workflow.find_split_problems(
+    assert "splits: expected a dict" in workflow.find_split_problems(
+        [(x, y)], *data, val_fraction=0.25)[0]
+    assert "splits: expected exactly the keys" in workflow.find_split_problems(
         {"train": (x, y)}, *data, val_fraction=0.25)[0]
-    assert "pair (images, labels)" in workflow.find_split_problems(
-        {"train": x, "val": (x, y), "test": (x_test, y_test)}, *data, val_fraction=0.25)[0]
+    assert "splits['train']: expected a pair (images, labels), got ndarray" in (
+        workflow.find_split_problems({"train": x, "val": (x, y), "test": (x_test, y_test)},
+                                     *data, val_fraction=0.25)[0])
     assert "same length" in workflow.find_split_problems(
         {"train": (x, y[:3]), "val": (x, y), "test": (x_test, y_test)}, *data,
         val_fraction=0.25)[0]
-    with pytest.raises(ValueError, match="val_fraction"):
+    with pytest.raises(ValueError, match=r"val_fraction: expected a number > 0 and < 1, got 1.5"):
         workflow.find_split_problems({}, *data, val_fraction=1.5)
 
 
@@ -202,9 +205,13 @@ def test_a_cnn_memorises_random_labels_while_validation_stays_at_chance():
 
 def test_memorize_random_labels_validates_its_arguments():
     x, y = fingers.make_fingers(12, image_size=16, seed=0)
-    with pytest.raises(ValueError, match="epochs"):
+    with pytest.raises(ValueError, match="epochs: expected a whole number >= 1, got 0"):
         workflow.memorize_random_labels(x, y, epochs=0)
     with pytest.raises(ValueError, match="both x_val and y_val"):
         workflow.memorize_random_labels(x, y, epochs=1, x_val=x)
-    with pytest.raises(ValueError, match="square grayscale"):
+    with pytest.raises(ValueError, match=r"x: expected uint8 square grayscale images"):
         workflow.memorize_random_labels(x[..., None], y, epochs=1)
+    with pytest.raises(ValueError, match="x: expected uint8"):  # scaled already
+        workflow.memorize_random_labels(x / 255.0, y, epochs=1)
+    with pytest.raises(ValueError, match=r"x_val: expected uint8 images of the size of x"):
+        workflow.memorize_random_labels(x, y, epochs=1, x_val=x[:, :8, :8], y_val=y)

@@ -70,6 +70,7 @@ from course_utils.debugging.figures import (
     plot_error_vs_step,
     plot_filters,
     plot_gradient_norms,
+    plot_step_losses,
     plot_update_ratios,
 )
 from course_utils.debugging.gradient_check import (
@@ -113,6 +114,7 @@ __all__ = [
     "plot_error_vs_step",
     "plot_filters",
     "plot_gradient_norms",
+    "plot_step_losses",
     "plot_update_ratios",
     "preflight",
     "record_step_losses",

@@ -1,24 +1,25 @@
 """What the checks share: argument validation and the Keras plumbing behind them.
 
 Private to :mod:`course_utils.debugging`: its modules import these, nothing else
-does. Every error names the argument and what was expected.
+does. Every error names the argument and what was expected (scalar arguments are
+checked with :func:`course_utils.runtime.checks.check_scalar`; layers are walked with
+:func:`course_utils.models.iter_layers`).
 
 Examples
 --------
->>> positive_int(3, "units")
-3
 >>> as_sample_array([[0, 1], [2, 3]], "x").dtype
 dtype('float32')
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from course_utils.tf_setup import import_keras
+from course_utils.models import iter_layers
+from course_utils.runtime.tf_setup import import_keras
 
 ModelOrBuilder = Any  # a keras.Model, or a function seed -> new keras.Model
 
@@ -37,13 +38,6 @@ def require_model(model: Any) -> None:
         raise ValueError(f"model: expected a keras.Model, got {type(model).__name__}")
 
 
-def positive_int(value: Any, name: str) -> int:
-    """``value`` as an ``int`` when it is a positive integer (not a bool), else ``ValueError``."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-    return int(value)
-
-
 def as_sample_array(x: Any, name: str, *, dtype: str = "float32") -> np.ndarray:
     """``x`` as a numeric array ``(samples, ...)`` of ``dtype``, else ``ValueError``."""
     arr = np.asarray(x)
@@ -56,24 +50,13 @@ def as_sample_array(x: Any, name: str, *, dtype: str = "float32") -> np.ndarray:
 # --------------------------------------------------------------------------- layers
 
 
-def iter_layers(model: Any) -> Iterator[Any]:
-    """The model's layers in order, nested models looked into, input layers left out."""
-    for layer in model.layers:
-        if type(layer).__name__ == "InputLayer":
-            continue
-        if hasattr(layer, "layers") and type(layer).__name__ in ("Sequential", "Functional",
-                                                                  "Model"):
-            yield from iter_layers(layer)
-        else:
-            yield layer
-
-
 def conv_kernel(model: Any, layer: str | None) -> tuple[np.ndarray, str]:
     """The kernel of the model's first ``Conv2D`` (or the one named ``layer``), and its name."""
     convs = [lay for lay in iter_layers(model)
              if type(lay).__name__ == "Conv2D" and (layer is None or lay.name == layer)]
     if not convs:
-        raise ValueError(f"model has no Conv2D layer{' named ' + repr(layer) if layer else ''}")
+        raise ValueError(f"model: expected a Conv2D layer{' named ' + repr(layer) if layer else ''}"
+                         f", got none")
     return np.asarray(convs[0].kernel.numpy()), convs[0].name
 
 

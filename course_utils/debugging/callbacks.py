@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from course_utils.debugging._common import iter_layers
-from course_utils.tf_setup import import_keras
+from course_utils.models import iter_layers
+from course_utils.runtime.tf_setup import import_keras
 
 keras = import_keras()  # quietly: TensorFlow's start-up log stays hidden
 

@@ -30,11 +30,11 @@ from course_utils.debugging._common import (
     clone_with_weights,
     compiled_loss,
     loss_function,
-    positive_int,
     require_model,
 )
 from course_utils.debugging.results import CheckResult
-from course_utils.tf_setup import import_keras, import_tensorflow, set_seed
+from course_utils.runtime.checks import check_scalar
+from course_utils.runtime.tf_setup import import_keras, import_tensorflow, set_seed
 
 __all__ = [
     "UPDATE_RATIO_BAND",
@@ -62,9 +62,7 @@ def expected_initial_loss(num_classes: int) -> float:
     >>> round(expected_initial_loss(10), 4)
     2.3026
     """
-    num_classes = positive_int(num_classes, "num_classes")
-    if num_classes < 2:
-        raise ValueError(f"num_classes: expected an integer >= 2, got {num_classes}")
+    num_classes = check_scalar(num_classes, "num_classes", int, min_val=2)
     return float(-math.log(1.0 / num_classes))
 
 
@@ -98,15 +96,15 @@ def check_initial_loss(
     True
     """
     keras = import_keras()
-    if not (isinstance(tolerance, int | float) and tolerance > 0):
-        raise ValueError(f"tolerance: expected a positive number of nats, got {tolerance!r}")
+    check_scalar(tolerance, "tolerance", float, min_val=0, include_boundaries="neither",
+                 finite=True)  # in nats
     if isinstance(model, keras.Model):
         built = [model]
         labels = ["the model"]
     elif callable(model):
         seeds = [int(s) for s in seeds]
         if not seeds:
-            raise ValueError("seeds: give at least one seed")
+            raise ValueError("seeds: expected at least one seed, got none")
         built = [model(seed) for seed in seeds]
         labels = [f"seed {seed}" for seed in seeds]
     else:
@@ -182,8 +180,8 @@ def check_tiny_subset_overfit(
     """
     keras = import_keras()
     require_model(model)
-    samples = positive_int(samples, "samples")
-    max_steps = positive_int(max_steps, "max_steps")
+    samples = check_scalar(samples, "samples", int, min_val=1)
+    max_steps = check_scalar(max_steps, "max_steps", int, min_val=1)
     x = as_sample_array(x, "x")
     y = np.asarray(y)
     if len(x) < samples or len(y) != len(x):
@@ -276,9 +274,12 @@ def check_update_ratios(
     from course_utils.debugging.callbacks import UpdateRatioMonitor  # a Keras class: loads Keras
 
     require_model(model)
-    batch_size = positive_int(batch_size, "batch_size")
-    steps = positive_int(steps, "steps")
-    low, high = (float(v) for v in band)
+    batch_size = check_scalar(batch_size, "batch_size", int, min_val=1)
+    steps = check_scalar(steps, "steps", int, min_val=1)
+    try:
+        low, high = (float(v) for v in band)
+    except (TypeError, ValueError):
+        low = high = math.nan
     if not 0 < low < high:
         raise ValueError(f"band: expected (low, high) with 0 < low < high, got {band!r}")
     x = as_sample_array(x, "x")[: batch_size * steps]
@@ -299,7 +300,7 @@ def check_update_ratios(
     median = float(np.median(values)) if np.all(np.isfinite(values)) else math.inf
     flagged = {name: r for name, r in ratios.items() if not low <= r <= high}
     passed = low <= median <= high
-    lr = _learning_rate(clone.optimizer)
+    lr = models.current_learning_rate(clone.optimizer)
     at = f" (learning rate {lr:g})" if lr is not None else ""
     if passed:
         message = f"median update ratio {median:.1e}{at}"
@@ -389,9 +390,9 @@ def check_dead_units(
     "layer 'dense_2': 100% of its units are dead (dead ReLUs pass no gradient: ...)"
     """
     require_model(model)
-    if not 0 < max_fraction <= 1:
-        raise ValueError(f"max_fraction: expected a share in (0, 1], got {max_fraction!r}")
-    x = as_sample_array(x, "x")[: positive_int(batch_size, "batch_size")]
+    check_scalar(max_fraction, "max_fraction", float, min_val=0, max_val=1,
+                 include_boundaries="right")
+    x = as_sample_array(x, "x")[: check_scalar(batch_size, "batch_size", int, min_val=1)]
     outputs = _activation_outputs(model, x)
     fractions: dict[str, float] = {}
     kinds: dict[str, str] = {}
@@ -458,14 +459,6 @@ def _fresh_optimizer(model: Any, optimizer: Any) -> Any:
     if isinstance(optimizer, keras.optimizers.Optimizer):
         return optimizer.__class__.from_config(optimizer.get_config())
     raise ValueError(f"optimizer: expected a Keras optimizer or its name, got {optimizer!r}")
-
-
-def _learning_rate(optimizer: Any) -> float | None:
-    """The optimizer's learning rate as a number, or None when it cannot be read."""
-    try:
-        return float(np.asarray(optimizer.learning_rate))
-    except (AttributeError, TypeError, ValueError):  # pragma: no cover - schedules
-        return None
 
 
 def _activation_outputs(model: Any, x: np.ndarray) -> dict[str, tuple[str, np.ndarray]]:

@@ -1,6 +1,7 @@
 """The figures of lesson 05; each function returns a matplotlib ``Figure``.
 
 - :func:`plot_error_vs_step`: a gradient check's error against the step ``h``, log-log;
+- :func:`plot_step_losses`: the loss of every training step, one panel per run;
 - :func:`plot_gradient_norms`: the gradient norm per layer, one line per run;
 - :func:`plot_update_ratios`: the update-to-weight ratio per layer, the healthy band shaded;
 - :func:`plot_filters`: first-layer filters as small images.
@@ -20,18 +21,32 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from course_utils.debugging._common import conv_kernel, positive_int
+from course_utils.debugging._common import conv_kernel
 from course_utils.debugging.checks import UPDATE_RATIO_BAND
+from course_utils.debugging.gradient_check import check_gradients
+from course_utils.runtime.checks import check_scalar
 
 # matplotlib takes about a second to load: each function imports it when called.
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-__all__ = ["plot_error_vs_step", "plot_filters", "plot_gradient_norms", "plot_update_ratios"]
+#: The relative error above which :func:`check_gradients` (and so the preflight) fails.
+_CHECK_TOLERANCE: float = check_gradients.__kwdefaults__["tolerance"]
+
+__all__ = [
+    "plot_error_vs_step",
+    "plot_filters",
+    "plot_gradient_norms",
+    "plot_step_losses",
+    "plot_update_ratios",
+]
 
 
 def plot_error_vs_step(steps: Sequence[float], errors: Mapping[str, Sequence[float]]) -> Figure:
     """Relative error of the numerical gradient against the step h, log-log, one line per run.
+
+    Two dotted lines mark the rules of thumb: below 1e-7 a float64 check is as good
+    as rounding allows; above ``check_gradients``' tolerance (1e-4) it fails.
 
     Examples
     --------
@@ -51,10 +66,66 @@ def plot_error_vs_step(steps: Sequence[float], errors: Mapping[str, Sequence[flo
         if values_a.shape != steps_a.shape:
             raise ValueError(f"errors[{label!r}]: expected {len(steps_a)} values, one per step")
         ax.loglog(steps_a, np.maximum(values_a, 1e-17), marker="o", label=label)
-    ax.axhline(1e-7, color="gray", linestyle=":", label="1e-7 (correct in float64)")
+    ax.axhline(1e-7, color="gray", linestyle=":", label="1e-7: right in float64")
+    ax.axhline(_CHECK_TOLERANCE, color="firebrick", linestyle=":",
+               label=f"{_CHECK_TOLERANCE:.0e}: check_gradients fails above")
     ax.set(xlabel="step h", ylabel="relative error", title="numerical vs analytic gradient")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", loc="lower right")  # the float64 minimum lies further left
+    return fig
+
+
+def plot_step_losses(
+    runs: Mapping[str, Sequence[float]], *, log: bool = True, columns: int = 3
+) -> Figure:
+    """The loss of every training step, one panel per run, all panels on one y-axis.
+
+    ``runs`` maps a run name to its losses, one per step (as
+    :func:`~course_utils.debugging.monitors.record_step_losses` returns them).
+    Each run gets its own panel, so one run's spike cannot flatten the others;
+    the panels share the loss axis, so their heights compare at a glance, and each
+    keeps its own step axis (runs may take different numbers of steps). ``log``
+    (the default) draws the loss on a log scale, where a loss near zero and one
+    in the thousands both stay readable. Steps without a usable loss (nan, inf,
+    or not above 0 on a log scale) leave a gap in the line and are counted in the
+    panel's title: nothing is drawn where nothing was measured.
+
+    Examples
+    --------
+    >>> fig = plot_step_losses({"healthy": [2.5, 1.9, 1.2], "diverged": [2.5, 900.0, 1e4]})
+    >>> [ax.get_title() for ax in fig.axes], fig.axes[0].get_xlabel(), fig.axes[0].get_yscale()
+    (['healthy', 'diverged'], 'training step', 'log')
+    """
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    if not runs:
+        raise ValueError("runs: expected {run name: one loss per step}, got an empty mapping")
+    columns = min(check_scalar(columns, "columns", int, min_val=1), len(runs))
+    rows = math.ceil(len(runs) / columns)
+    fig = Figure(figsize=(3.4 * columns, 2.6 * rows + 0.2), layout="constrained")
+    axes = fig.subplots(rows, columns, sharey=True, squeeze=False).ravel()
+    for index, (ax, (label, losses)) in enumerate(zip(axes, runs.items(), strict=False)):
+        values = np.asarray(losses, dtype=float)
+        if values.ndim != 1 or values.size == 0:
+            raise ValueError(f"runs[{label!r}]: expected a list of losses, one per step, "
+                             f"got shape {values.shape}")
+        steps = np.arange(1, values.size + 1)
+        finite = np.isfinite(values) & (values > 0 if log else True)
+        # A gap where a step has no usable loss: nothing is drawn at a value not measured.
+        ax.plot(steps, np.where(finite, values, np.nan), color=f"C{index % 10}", linewidth=1.2,
+                marker="." if values.size < 30 else None)
+        missing = int(values.size - finite.sum())
+        ax.set_title(label + (f" ({missing} not finite)" if missing else ""), fontsize=10)
+        ax.grid(alpha=0.3, which="both")
+        if index % columns == 0:
+            ax.set_ylabel("loss (log scale)" if log else "loss")
+        ax.set_xlabel("training step")
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
+    if log:
+        axes[0].set_yscale("log")
+    for ax in axes[len(runs):]:
+        ax.set_visible(False)
     return fig
 
 
@@ -144,7 +215,7 @@ def plot_filters(model_or_kernel: Any, *, layer: str | None = None, max_filters:
         title = "filters"
     if kernel.ndim != 4:
         raise ValueError(f"kernel: expected (rows, cols, in_channels, filters), got {kernel.shape}")
-    count = min(kernel.shape[-1], positive_int(max_filters, "max_filters"))
+    count = min(kernel.shape[-1], check_scalar(max_filters, "max_filters", int, min_val=1))
     cols = min(count, 8)
     rows = math.ceil(count / cols)
     fig = Figure(figsize=(1.1 * cols, 1.2 * rows + 0.3), layout="constrained")

@@ -27,11 +27,12 @@ from course_utils.debugging._common import (
     clone_with_weights,
     compiled_loss,
     loss_function,
-    positive_int,
     require_model,
 )
 from course_utils.debugging.results import CheckResult
-from course_utils.tf_setup import import_keras, import_tensorflow
+from course_utils.runtime import seeds
+from course_utils.runtime.checks import check_choice, check_scalar
+from course_utils.runtime.tf_setup import import_keras, import_tensorflow
 
 __all__ = ["check_gradients", "gradient_error_vs_step", "numerical_gradient", "relative_error"]
 
@@ -65,8 +66,7 @@ def numerical_gradient(
     x = np.asarray(x)
     if x.dtype.kind != "f":
         raise ValueError(f"x: expected a float array (float64 for a gradient check), got {x.dtype}")
-    if not (isinstance(h, int | float | np.floating) and h > 0):
-        raise ValueError(f"h: expected a small positive step such as 1e-5, got {h!r}")
+    check_scalar(h, "h", float, min_val=0, include_boundaries="neither", finite=True)  # e.g. 1e-5
     work = x.copy()
     grad = np.zeros_like(work)
     where = np.ndindex(*work.shape) if indices is None else (tuple(i) for i in indices)
@@ -101,10 +101,8 @@ def relative_error(analytic: Any, numerical: Any, *, eps: float = 1e-8) -> float
     a = np.asarray(analytic, dtype=np.float64)
     n = np.asarray(numerical, dtype=np.float64)
     if a.shape != n.shape:
-        raise ValueError(f"analytic and numerical must have the same shape, got {a.shape} "
-                         f"and {n.shape}")
-    if not eps > 0:
-        raise ValueError(f"eps: expected a small positive number, got {eps!r}")
+        raise ValueError(f"numerical: expected the shape of analytic {a.shape}, got {n.shape}")
+    check_scalar(eps, "eps", float, min_val=0, include_boundaries="neither")
     if a.size == 0:
         return 0.0
     return float(np.max(np.abs(a - n) / np.maximum(np.abs(a) + np.abs(n), eps)))
@@ -136,7 +134,7 @@ def gradient_error_vs_step(
     """
     steps = [float(h) for h in steps]
     if not steps:
-        raise ValueError("steps: give at least one step size h")
+        raise ValueError("steps: expected at least one step size h, got none")
     x64 = np.asarray(x, dtype=np.float64)
     reference = np.asarray(grad(x64), dtype=np.float64)
     xd = x64.astype(np.dtype(dtype))
@@ -193,11 +191,9 @@ def check_gradients(
     """
     tf = import_tensorflow()
     require_model(model)
-    num_params = positive_int(num_params, "num_params")
-    if not (isinstance(h, int | float | np.floating) and h > 0):
-        raise ValueError(f"h: expected a small positive step such as 1e-5, got {h!r}")
-    if dtype not in ("float64", "float32"):
-        raise ValueError(f"dtype: expected 'float64' or 'float32', got {dtype!r}")
+    num_params = check_scalar(num_params, "num_params", int, min_val=1)
+    check_scalar(h, "h", float, min_val=0, include_boundaries="neither", finite=True)  # e.g. 1e-5
+    check_choice(dtype, "dtype", ("float64", "float32"))
     x = as_sample_array(x, "x", dtype=dtype)
     y = np.asarray(y)
     if len(y) != len(x):
@@ -220,7 +216,7 @@ def check_gradients(
 
     if warmup_steps:
         warmup = import_keras().optimizers.Adam(1e-3)
-        for _ in range(positive_int(warmup_steps, "warmup_steps")):
+        for _ in range(check_scalar(warmup_steps, "warmup_steps", int, min_val=1)):
             with tf.GradientTape() as tape:
                 value = total_loss()
             warmup.apply_gradients(zip(tape.gradient(value, variables), variables, strict=True))
@@ -239,7 +235,7 @@ def check_gradients(
         var.assign(original)
         return (values[0] - values[1]) / (2 * step)
 
-    rng = np.random.default_rng(seed)
+    rng = seeds.make_rng(seed)
     analytic, numerical, names, kinks = [], [], [], []
     order = rng.permutation(len(variables))
     for k in range(num_params):

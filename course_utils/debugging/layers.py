@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from course_utils.debugging._common import positive_int
-from course_utils.tf_setup import import_keras, import_tensorflow
+from course_utils.runtime.checks import check_scalar
+from course_utils.runtime.tf_setup import import_keras, import_tensorflow
 
 keras = import_keras()  # quietly: TensorFlow's start-up log stays hidden
 
@@ -50,12 +50,12 @@ class SwishDense(keras.layers.Layer):
     def __init__(self, units: int, *, planted_bug: bool = False, l2: float = 0.0,
                  penalty_bug: bool = False, seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.units = positive_int(units, "units")
+        self.units = check_scalar(units, "units", int, min_val=1)
         self.planted_bug = bool(planted_bug)
-        self.l2 = float(l2)
+        self.l2 = check_scalar(l2, "l2", float, min_val=0)
         self.penalty_bug = bool(penalty_bug)
         if self.penalty_bug and not self.l2 > 0:
-            raise ValueError("penalty_bug: needs a penalty, l2 > 0")
+            raise ValueError(f"l2: expected a penalty > 0 with penalty_bug=True, got {l2!r}")
         self.seed = seed
 
     def build(self, input_shape: Any) -> None:

@@ -31,12 +31,13 @@ from course_utils.debugging._common import (
     as_sample_array,
     compiled_loss,
     conv_kernel,
-    iter_layers,
     loss_function,
-    positive_int,
     require_model,
 )
-from course_utils.tf_setup import import_keras, import_tensorflow
+from course_utils.models import iter_layers
+from course_utils.runtime import seeds
+from course_utils.runtime.checks import check_scalar
+from course_utils.runtime.tf_setup import import_keras, import_tensorflow
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -104,12 +105,12 @@ def record_step_losses(
     """
     tf = import_tensorflow()
     require_model(model)
-    batch_size = positive_int(batch_size, "batch_size")
-    steps = positive_int(steps, "steps")
+    batch_size = check_scalar(batch_size, "batch_size", int, min_val=1)
+    steps = check_scalar(steps, "steps", int, min_val=1)
     x = as_sample_array(x, "x")
     y = np.asarray(y)
     loss_fn = loss_function(loss if loss is not None else compiled_loss(model), "float32")
-    rng = np.random.default_rng(seed)
+    rng = seeds.make_rng(seed)
     variables = model.trainable_variables
     if not optimizer.built:
         optimizer.build(variables)  # now, not inside the first trace (which would run twice)
@@ -155,23 +156,24 @@ def build_plain_mlp(
     ['dense_1', 'dense_2', 'dense_3', 'output']
     """
     keras = import_keras()
-    input_dim = positive_int(input_dim, "input_dim")
-    num_classes = positive_int(num_classes, "num_classes")
-    depth = positive_int(depth, "depth")
-    units = positive_int(units, "units")
-    if not init_scale > 0:
-        raise ValueError(f"init_scale: expected a positive factor, got {init_scale!r}")
+    input_dim = check_scalar(input_dim, "input_dim", int, min_val=1)
+    num_classes = check_scalar(num_classes, "num_classes", int, min_val=1)
+    depth = check_scalar(depth, "depth", int, min_val=1)
+    units = check_scalar(units, "units", int, min_val=1)
+    check_scalar(init_scale, "init_scale", float, min_val=0, include_boundaries="neither",
+                 finite=True)
     layers = [keras.Input((input_dim,))]
     fan_in = input_dim
     for i in range(1, depth + 1):
         init = keras.initializers.RandomNormal(stddev=init_scale / math.sqrt(fan_in),
-                                               seed=seed * 1000 + i)
+                                               seed=seeds.layer_seed(seed, i))
         layers.append(keras.layers.Dense(units, activation=activation, kernel_initializer=init,
                                          name=f"dense_{i}"))
         fan_in = units
     layers.append(keras.layers.Dense(
         num_classes, activation="softmax", name="output",
-        kernel_initializer=keras.initializers.RandomNormal(stddev=0.01, seed=seed * 1000)))
+        kernel_initializer=keras.initializers.RandomNormal(stddev=0.01,
+                                                           seed=seeds.layer_seed(seed, 0))))
     return keras.Sequential(layers, name=f"mlp_{activation}_{depth}")
 
 
@@ -207,7 +209,8 @@ def weight_roughness(model_or_kernel: Any, *, layer: str | None = None) -> float
     w = w.reshape(w.shape[0], w.shape[1], -1)
     variance = w.var(axis=(0, 1))
     if np.any(variance == 0):
-        raise ValueError("weights: an image is constant, its roughness is undefined")
+        raise ValueError("weights: expected images that vary, got a constant one (its roughness is "
+                         "undefined)")
     across_rows = np.mean(np.diff(w, axis=0) ** 2, axis=(0, 1))
     across_cols = np.mean(np.diff(w, axis=1) ** 2, axis=(0, 1))
     return float(np.median((across_rows + across_cols) / 2 / (2 * variance)))

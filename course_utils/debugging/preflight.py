@@ -32,7 +32,7 @@ from course_utils.debugging.checks import (
 )
 from course_utils.debugging.gradient_check import check_gradients
 from course_utils.debugging.results import CheckResult, PreflightReport
-from course_utils.tf_setup import import_keras
+from course_utils.runtime.tf_setup import import_keras
 
 __all__ = ["CHECK_NAMES", "preflight"]
 
@@ -134,15 +134,15 @@ def _read_data(data: Any, *, limit: int) -> tuple[np.ndarray, np.ndarray]:
             if count >= limit:
                 break
         if not xs:
-            raise ValueError("data: the dataset is empty")
+            raise ValueError("data: expected at least one batch, got an empty dataset")
         x, y = np.concatenate(xs), np.concatenate(ys)
     else:
         raise ValueError(f"data: expected (x, y) arrays or a tf.data.Dataset of (x, y), got "
                          f"{type(data).__name__}")
     if len(x) != len(y):
-        raise ValueError(f"data: {len(x)} samples but {len(y)} labels")
+        raise ValueError(f"data: expected one label per sample ({len(x)}), got {len(y)} labels")
     if len(x) == 0:
-        raise ValueError("data: no samples")
+        raise ValueError("data: expected at least one sample, got none")
     return as_sample_array(x[:limit], "data x"), y[:limit]
 
 

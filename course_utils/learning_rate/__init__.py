@@ -28,10 +28,11 @@ lesson; every name is importable from ``course_utils.learning_rate`` itself:
   :func:`plot_range_test`;
 - :mod:`~course_utils.learning_rate.batch_size`: :func:`updates_per_epoch`,
   :func:`measure_loss_noise` and :func:`plot_batch_losses`, full-batch, stochastic
-  and mini-batch gradient descent compared.
+  and mini-batch gradient descent compared;
 
-The two callbacks subclass ``keras.callbacks.Callback``; they are created on first
-access, so ``import course_utils.learning_rate`` does not import TensorFlow.
+The two callbacks are Keras callbacks, defined in
+:mod:`~course_utils.learning_rate.callbacks`; that module is loaded on first access to
+either, so ``import course_utils.learning_rate`` does not import TensorFlow.
 
 Examples
 --------
@@ -84,7 +85,7 @@ from course_utils.learning_rate.symptoms import (
 from course_utils.surfaces import QuadraticLoss
 
 if TYPE_CHECKING:  # pragma: no cover
-    from course_utils.learning_rate.range_test import BatchLossHistory, LearningRateRangeTest
+    from course_utils.learning_rate.callbacks import BatchLossHistory, LearningRateRangeTest
 
 __all__ = [
     "GOOD",
@@ -117,16 +118,17 @@ __all__ = [
     "updates_per_epoch",
 ]
 
-#: The Keras callbacks, assembled by :mod:`~course_utils.learning_rate.range_test` on
-#: first access (they import TensorFlow).
+#: The Keras callbacks, loaded from :mod:`~course_utils.learning_rate.callbacks` on first
+#: access (that module imports TensorFlow).
 _CALLBACKS = ("BatchLossHistory", "LearningRateRangeTest")
 
 
 def __getattr__(name: str) -> Any:
     if name in _CALLBACKS:
-        from course_utils.learning_rate import range_test
+        from course_utils.learning_rate import callbacks
 
-        return getattr(range_test, name)
+        globals()[name] = value = getattr(callbacks, name)
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 
-from course_utils.learning_rate._checks import check_count
+from course_utils.runtime.checks import check_scalar
 
 __all__ = ["measure_loss_noise", "plot_batch_losses", "updates_per_epoch"]
 
@@ -37,8 +37,8 @@ def updates_per_epoch(num_samples: int, batch_size: int) -> int:
     >>> [updates_per_epoch(480, b) for b in (480, 32, 1)]
     [1, 15, 480]
     """
-    num_samples = check_count("num_samples", num_samples, minimum=1)
-    batch_size = check_count("batch_size", batch_size, minimum=1)
+    num_samples = check_scalar(num_samples, "num_samples", int, min_val=1)
+    batch_size = check_scalar(batch_size, "batch_size", int, min_val=1)
     return math.ceil(num_samples / min(batch_size, num_samples))
 
 
@@ -81,7 +81,7 @@ def plot_batch_losses(runs: Mapping[str, tuple[int, ArrayLike]]) -> Figure:
     fig = Figure(figsize=(7.0, 3.8), layout="constrained")
     ax = fig.add_subplot()
     for name, (batch_size, losses) in runs.items():
-        batch_size = check_count(f"batch size of {name!r}", batch_size, minimum=1)
+        batch_size = check_scalar(batch_size, f"batch size of {name!r}", int, min_val=1)
         values = np.asarray(losses, dtype=float).reshape(-1)
         seen = batch_size * np.arange(1, values.size + 1)
         ax.plot(seen, values, lw=0.8, marker="o" if values.size < 20 else None, label=name)

@@ -18,7 +18,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 
-from course_utils.learning_rate._checks import check_count, check_positive
+from course_utils.runtime.checks import check_scalar
 from course_utils.surfaces import QuadraticLoss
 
 __all__ = ["gradient_descent", "plot_descent"]
@@ -49,8 +49,9 @@ def gradient_descent(
     """
     rate_at = learning_rate if callable(learning_rate) else None
     if rate_at is None:
-        learning_rate = check_positive("learning_rate", learning_rate)
-    steps = check_count("steps", steps, minimum=0)
+        learning_rate = check_scalar(learning_rate, "learning_rate", float, min_val=0,
+                                     include_boundaries="neither", finite=True)
+    steps = check_scalar(steps, "steps", int, min_val=0)
     w = np.asarray(start, dtype=float).reshape(-1)
     if w.shape != (loss.dim,):
         raise ValueError(f"start: expected a point with {loss.dim} coordinate(s), got {start!r}")

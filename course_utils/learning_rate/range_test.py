@@ -8,8 +8,8 @@ batch, watches that loss, stops when it diverges and restores the weights:
 :func:`suggest_learning_rate` reads a starting rate from it and
 :func:`plot_range_test` draws it.
 
-The two callbacks subclass ``keras.callbacks.Callback``; they are created on first
-access, so importing this module does not import TensorFlow.
+The two callbacks are Keras callbacks, in :mod:`course_utils.learning_rate.callbacks`
+(which imports Keras); this module does not import TensorFlow.
 
 Examples
 --------
@@ -22,23 +22,19 @@ Examples
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 
-from course_utils.learning_rate._checks import check_count, check_positive
-from course_utils.tf_setup import import_keras, import_tensorflow, lazy_keras_class
+from course_utils.runtime.tf_setup import import_keras, import_tensorflow
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
     import tensorflow as tf
 
 __all__ = [
-    "BatchLossHistory",
-    "LearningRateRangeTest",
     "RangeTestResult",
     "check_rate_not_scheduled",
     "find_learning_rate",
@@ -66,41 +62,6 @@ def recover_batch_losses(running_means: ArrayLike) -> np.ndarray:
     i = np.arange(means.size)
     previous = np.r_[0.0, means[:-1]]
     return (i + 1) * means - i * previous
-
-
-class _BatchLossHistory:
-    """Record the loss and the learning rate of every training batch (Keras callback).
-
-    Keras 3 logs the running mean of the loss over the epoch; the callback turns
-    it back into the loss of each batch (see :func:`recover_batch_losses`; the
-    batches must have equal size, as in a data set whose size is a multiple of
-    the batch size). After ``model.fit`` the attributes ``losses`` and ``rates``
-    hold one value per batch, all epochs in a row.
-
-    Examples
-    --------
-    >>> recorder = BatchLossHistory()                         # doctest: +SKIP
-    >>> model.fit(train_ds, epochs=2, callbacks=[recorder])  # doctest: +SKIP
-    >>> len(recorder.losses) == 2 * len(train_ds)            # doctest: +SKIP
-    True
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.losses: list[float] = []
-        self.rates: list[float] = []
-        self._previous_mean = 0.0
-
-    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        self.losses, self.rates = [], []
-
-    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        mean = float((logs or {}).get("loss", math.nan))
-        if batch == 0:
-            self._previous_mean = 0.0
-        self.losses.append((batch + 1) * mean - batch * self._previous_mean)
-        self.rates.append(_to_float(self.model.optimizer.learning_rate))
-        self._previous_mean = mean
 
 
 # --------------------------------------------------------------------------- range test
@@ -131,99 +92,6 @@ class RangeTestResult:
     smoothed: np.ndarray
     suggested_rate: float
     diverged: bool
-
-
-class _LearningRateRangeTest(_BatchLossHistory):
-    """The learning-rate range test as a Keras callback.
-
-    Before every batch it sets ``model.optimizer.learning_rate`` to the next rate
-    of a geometric sequence from ``min_rate`` to ``max_rate`` in ``steps`` steps;
-    after it, it records the batch's loss (recovered from Keras' running mean). It
-    stops training when the smoothed loss exceeds ``divergence`` times its lowest
-    value (or is NaN), or after ``steps`` batches, and then restores the weights,
-    the optimizer's state and its learning rate as they were before. The result is
-    in ``result`` (a :class:`RangeTestResult`).
-
-    The optimizer must have a plain (float) learning rate: with a
-    ``LearningRateSchedule`` the rate cannot be set per batch, and
-    ``on_train_begin`` raises ``ValueError``. :func:`find_learning_rate` wraps it.
-
-    Examples
-    --------
-    >>> test = LearningRateRangeTest(1e-5, 10.0, steps=60)                 # doctest: +SKIP
-    >>> model.fit(train_ds, epochs=4, callbacks=[test], verbose=0)        # doctest: +SKIP
-    >>> test.result.suggested_rate                                        # doctest: +SKIP
-    0.0187
-    """
-
-    def __init__(
-        self,
-        min_rate: float = 1e-6,
-        max_rate: float = 1.0,
-        steps: int = 100,
-        *,
-        divergence: float = 4.0,
-        smoothing: float = 0.9,
-    ) -> None:
-        super().__init__()
-        self.min_rate = check_positive("min_rate", min_rate)
-        self.max_rate = check_positive("max_rate", max_rate)
-        if self.max_rate <= self.min_rate:
-            raise ValueError(
-                f"max_rate: expected a number larger than min_rate ({min_rate}), got {max_rate!r}"
-            )
-        self.steps = check_count("steps", steps, minimum=2)
-        self.divergence = check_positive("divergence", divergence)
-        if not 0 <= smoothing < 1:
-            raise ValueError(f"smoothing: expected a number in [0, 1), got {smoothing}")
-        self.smoothing = float(smoothing)
-        self.schedule = np.geomspace(self.min_rate, self.max_rate, self.steps)
-        self.result: RangeTestResult | None = None
-
-    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        super().on_train_begin(logs)
-        optimizer = self.model.optimizer
-        check_rate_not_scheduled(optimizer)
-        if not optimizer.built:
-            optimizer.build(self.model.trainable_variables)
-        self._weights = self.model.get_weights()
-        self._optimizer_state = [_to_numpy(v) for v in optimizer.variables]
-        self._rate = _to_float(optimizer.learning_rate)
-        self._smoothed: list[float] = []
-        self._average = 0.0
-        self._diverged = False
-
-    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        self.model.optimizer.learning_rate = float(self.schedule[len(self.losses)])
-
-    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        super().on_train_batch_end(batch, logs)
-        loss = self.losses[-1]
-        step = len(self.losses)
-        self._average = self.smoothing * self._average + (1 - self.smoothing) * loss
-        smoothed = self._average / (1 - self.smoothing**step)
-        self._smoothed.append(smoothed)
-        if not math.isfinite(smoothed) or smoothed > self.divergence * min(self._smoothed):
-            self._diverged = True
-            self.model.stop_training = True
-        elif step >= self.steps:
-            self.model.stop_training = True
-
-    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        self.model.set_weights(self._weights)
-        optimizer = self.model.optimizer
-        for variable, value in zip(optimizer.variables, self._optimizer_state, strict=True):
-            variable.assign(value)
-        optimizer.learning_rate = self._rate
-        rates = np.asarray(self.rates, dtype=float)
-        smoothed = np.asarray(self._smoothed, dtype=float)
-        self.result = RangeTestResult(
-            rates=rates,
-            losses=np.asarray(self.losses, dtype=float),
-            smoothed=smoothed,
-            suggested_rate=suggest_learning_rate(rates, smoothed) if len(rates) else math.nan,
-            diverged=self._diverged,
-        )
 
 
 def check_rate_not_scheduled(optimizer: Any) -> None:
@@ -295,9 +163,10 @@ def find_learning_rate(
             f"dataset: expected a tf.data.Dataset of (images, labels) batches, "
             f"got {type(dataset).__name__}"
         )
-    test = _callback_class("LearningRateRangeTest")(
-        min_rate, max_rate, steps, divergence=divergence, smoothing=smoothing
-    )
+    from course_utils.learning_rate.callbacks import LearningRateRangeTest  # imports Keras
+
+    test = LearningRateRangeTest(min_rate, max_rate, steps, divergence=divergence,
+                                 smoothing=smoothing)
     first_images, _ = next(iter(dataset))
     batch_size = int(first_images.shape[0])
     equal = dataset.unbatch().batch(batch_size, drop_remainder=True).repeat()
@@ -361,40 +230,3 @@ def plot_range_test(result: RangeTestResult) -> Figure:
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize="small")
     return fig
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _to_numpy(value: Any) -> np.ndarray:
-    return np.asarray(import_keras().ops.convert_to_numpy(value))
-
-
-def _to_float(value: Any) -> float:
-    return float(_to_numpy(value))
-
-
-# The callbacks subclass keras.callbacks.Callback, which imports TensorFlow; they are
-# assembled on first access (PEP 562) to keep this module's import light.
-_LAZY_CLASSES = {
-    "BatchLossHistory": (_BatchLossHistory, "callbacks.Callback"),
-    "LearningRateRangeTest": (_LearningRateRangeTest, "callbacks.Callback"),
-}
-
-if TYPE_CHECKING:  # pragma: no cover
-
-    class BatchLossHistory(_BatchLossHistory, keras.callbacks.Callback): ...
-
-    class LearningRateRangeTest(_LearningRateRangeTest, keras.callbacks.Callback): ...
-
-
-def __getattr__(name: str) -> Any:
-    return lazy_keras_class(globals(), _LAZY_CLASSES, name)
-
-
-def _callback_class(name: str) -> type:
-    return globals().get(name) or lazy_keras_class(globals(), _LAZY_CLASSES, name)
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY_CLASSES))

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from course_utils.learning_rate._checks import check_count, check_non_negative, check_positive
+from course_utils.runtime.checks import check_scalar
 
 __all__ = [
     "EpochExponentialDecay",
@@ -76,7 +76,7 @@ class EpochSchedule:
     """
 
     def __call__(self, epoch: int, learning_rate: float | None = None) -> float:
-        return self.rate(check_count("epoch", epoch, minimum=0))
+        return self.rate(check_scalar(epoch, "epoch", int, min_val=0))
 
     def rate(self, epoch: int) -> float:
         """The learning rate of epoch ``epoch`` (0, 1, ...)."""
@@ -112,11 +112,11 @@ class EpochStepDecay(EpochSchedule):
     every: int = 10
 
     def __post_init__(self) -> None:
-        every = check_count("every", self.every, minimum=1)
-        factor = check_positive("factor", self.factor)
-        if factor > 1:
-            raise ValueError(f"factor: expected a number in (0, 1] (a decay), got {factor}")
-        initial_rate = check_positive("initial_rate", self.initial_rate)
+        every = check_scalar(self.every, "every", int, min_val=1)
+        factor = check_scalar(self.factor, "factor", float, min_val=0, max_val=1,  # a decay
+                              include_boundaries="right")
+        initial_rate = check_scalar(self.initial_rate, "initial_rate", float, min_val=0,
+                                    include_boundaries="neither", finite=True)
         _set_fields(self, initial_rate=initial_rate, factor=factor, every=every)
 
     def rate(self, epoch: int) -> float:
@@ -139,8 +139,10 @@ class EpochExponentialDecay(EpochSchedule):
     k: float
 
     def __post_init__(self) -> None:
-        _set_fields(self, initial_rate=check_positive("initial_rate", self.initial_rate),
-                    k=check_non_negative("k", self.k))
+        initial_rate = check_scalar(self.initial_rate, "initial_rate", float, min_val=0,
+                                    include_boundaries="neither", finite=True)
+        _set_fields(self, initial_rate=initial_rate,
+                    k=check_scalar(self.k, "k", float, min_val=0, finite=True))
 
     def rate(self, epoch: int) -> float:
         return float(self.initial_rate * math.exp(-self.k * epoch))
@@ -162,8 +164,10 @@ class EpochInverseTimeDecay(EpochSchedule):
     k: float
 
     def __post_init__(self) -> None:
-        _set_fields(self, initial_rate=check_positive("initial_rate", self.initial_rate),
-                    k=check_non_negative("k", self.k))
+        initial_rate = check_scalar(self.initial_rate, "initial_rate", float, min_val=0,
+                                    include_boundaries="neither", finite=True)
+        _set_fields(self, initial_rate=initial_rate,
+                    k=check_scalar(self.k, "k", float, min_val=0, finite=True))
 
     def rate(self, epoch: int) -> float:
         return float(self.initial_rate / (1.0 + self.k * epoch))
@@ -216,7 +220,7 @@ def schedule_rates(schedule: Any, epochs: int) -> np.ndarray:
     >>> schedule_rates(make_inverse_time_decay(1.0, k=1.0), 4).tolist()
     [1.0, 0.5, 0.3333333333333333, 0.25]
     """
-    epochs = check_count("epochs", epochs, minimum=1)
+    epochs = check_scalar(epochs, "epochs", int, min_val=1)
     if not callable(schedule):
         raise ValueError(f"schedule: expected a function of the epoch, got {schedule!r}")
     if _is_keras_schedule(schedule):

@@ -22,7 +22,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 
-from course_utils.learning_rate._checks import check_positive
+from course_utils.runtime.checks import check_scalar
 
 __all__ = ["GOOD", "TOO_HIGH", "TOO_LOW", "diagnose_loss_curve", "plot_symptoms"]
 
@@ -56,7 +56,8 @@ def diagnose_loss_curve(losses: ArrayLike, *, tolerance: float = 0.1) -> str:
     values = np.asarray(losses, dtype=float).reshape(-1)
     if values.size < 2:
         raise ValueError(f"losses: expected at least two values, got {values.size}")
-    tolerance = check_positive("tolerance", tolerance)
+    tolerance = check_scalar(tolerance, "tolerance", float, min_val=0, include_boundaries="neither",
+                             finite=True)
     band = tolerance * abs(values[0])
     if not np.all(np.isfinite(values)) or np.max(np.diff(values)) > band:
         return TOO_HIGH
@@ -68,24 +69,32 @@ def diagnose_loss_curve(losses: ArrayLike, *, tolerance: float = 0.1) -> str:
 
 
 def plot_symptoms(runs: Mapping[str, Any], *, initial_loss: float | None = None) -> Figure:
-    """Loss curves of several runs side by side, one axis each, titled with the diagnosis.
+    """Training-loss curves of several runs side by side, titled with the diagnosis.
 
-    ``runs`` maps a name (e.g. ``"lr 1e-05"``) to a ``keras.callbacks.History`` or
-    a dict with ``"loss"`` (and optionally ``"val_loss"``) per epoch. With
-    ``initial_loss`` (the loss before training) each curve starts from it at epoch
-    0 and a dotted line marks it. Non-finite values (NaN) are marked with a cross.
+    ``runs`` maps a name (e.g. ``"lr 1e-05"``) to a ``keras.callbacks.History``, a
+    :class:`~course_utils.history.History` or a dict with ``"loss"`` (and optionally
+    ``"val_loss"``) per epoch. The panels share one logarithmic loss axis, so a flat
+    curve looks flat next to one that blows up. Only measured values are drawn: a run
+    whose loss turned NaN or infinite stops where it was last finite, and a note in
+    its panel says from which epoch. With ``initial_loss`` (the loss before training)
+    a dotted line marks it and the diagnosis starts from it.
 
     Examples
     --------
-    >>> fig = plot_symptoms({"a": {"loss": [2.0, 1.0]}, "b": {"loss": [2.4, 2.4]}},
+    >>> fig = plot_symptoms({"a": {"loss": [2.0, 1.0]}, "b": {"loss": [2.4, float("nan")]}},
     ...                     initial_loss=2.5)
     >>> [ax.get_title() for ax in fig.axes]
-    ['a: good', 'b: too low']
+    ['a: good', 'b: too high']
+    >>> fig.axes[0].get_yscale(), fig.axes[0].get_shared_y_axes().joined(*fig.axes)
+    ('log', True)
+    >>> fig.axes[1].lines[0].get_ydata().tolist()     # the NaN is not drawn
+    [2.4]
     """
     if not isinstance(runs, Mapping) or not runs:
-        raise ValueError("runs: expected a non-empty {name: history} mapping")
-    fig = Figure(figsize=(3.6 * len(runs), 3.4), layout="constrained")
-    axes = fig.subplots(1, len(runs), squeeze=False)[0]
+        raise ValueError(f"runs: expected a non-empty {{name: history}} mapping, got {runs!r}")
+    fig = Figure(figsize=(3.3 * len(runs), 3.4), layout="constrained")
+    axes = fig.subplots(1, len(runs), squeeze=False, sharex=True,
+                        sharey=True)[0]
     for ax, (name, run) in zip(axes, runs.items(), strict=True):
         history = getattr(run, "history", run)
         if "loss" not in history:
@@ -93,24 +102,21 @@ def plot_symptoms(runs: Mapping[str, Any], *, initial_loss: float | None = None)
         for key, style, label in (("loss", "-", "train"), ("val_loss", "--", "validation")):
             if key not in history:
                 continue
-            values = np.asarray(history[key], dtype=float)
-            epochs = np.arange(1, len(values) + 1)
-            if initial_loss is not None:
-                values, epochs = np.r_[initial_loss, values], np.r_[0, epochs]
-            shown = np.where(np.isfinite(values), values, np.nan)
-            ax.plot(epochs, shown, style, marker=".", label=label)
-            bad = epochs[~np.isfinite(values)]
-            if bad.size:
-                ax.plot(bad, np.full(bad.size, np.nanmax(np.r_[shown, 0.0]) or 1.0), "rx",
-                        label="NaN" if key == "loss" else None)
+            values = np.asarray(history[key], dtype=float).reshape(-1)
+            bad = np.flatnonzero(~np.isfinite(values))
+            measured = values[: bad[0]] if bad.size else values
+            ax.plot(np.arange(1, measured.size + 1), measured, style, marker=".", label=label)
+            if bad.size and key == "loss":
+                ax.text(0.5, 0.5, f"loss NaN from epoch {bad[0] + 1}:\nthe run diverged",
+                        transform=ax.transAxes, fontsize="small", color="C3", ha="center")
         if initial_loss is not None:
-            ax.axhline(initial_loss, color="0.5", linestyle=":", lw=1, label="initial loss")
-        train = np.asarray(history["loss"], dtype=float)
+            ax.axhline(initial_loss, color="0.5", linestyle=":", lw=1, label="before training")
+        train = np.asarray(history["loss"], dtype=float).reshape(-1)
         if initial_loss is not None:
             train = np.r_[initial_loss, train]
-        ax.set(title=f"{name}: {diagnose_loss_curve(train)}", xlabel="epoch", ylabel="loss")
-        if np.nanmax(np.where(np.isfinite(train), train, np.nan)) > 10 * np.nanmin(train):
-            ax.set_yscale("log")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
+        ax.set(title=f"{name}: {diagnose_loss_curve(train)}", xlabel="epoch")
+        ax.set_yscale("log")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize="small", loc="lower left")
+    axes[0].set_ylabel("training loss (log scale)")
     return fig

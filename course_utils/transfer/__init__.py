@@ -42,7 +42,6 @@ The package's modules, one per part of the lesson (everything is re-exported her
 * :mod:`~course_utils.transfer.decision`: which method, the table and its figure;
 * :mod:`~course_utils.transfer.figures`: accuracy by method and by labelled data;
 * :mod:`~course_utils.transfer.imagenet`: the same code path on MobileNetV2 (ImageNet);
-* :mod:`~course_utils.transfer.pretrain`: ``course pretrain``, the source task.
 
 Examples
 --------
@@ -76,13 +75,6 @@ from course_utils.transfer.decision import (
 )
 from course_utils.transfer.figures import plot_accuracy_by_data_size, plot_accuracy_comparison
 from course_utils.transfer.imagenet import PretrainedBase, load_pretrained_base
-from course_utils.transfer.pretrain import (
-    PretrainConfig,
-    configure_parser,
-    pretrain_base,
-    run_command,
-    source_task_data,
-)
 from course_utils.transfer.reuse import (
     build_feature_extractor,
     build_fine_tuning_model,
@@ -100,7 +92,6 @@ __all__ = [
     "CUT_LAYER",
     "DECISION_TABLE",
     "METHODS",
-    "PretrainConfig",
     "PretrainedBase",
     "TOP_BLOCK",
     "base_record",
@@ -111,7 +102,6 @@ __all__ = [
     "check_sha256",
     "compare_methods",
     "choose_method",
-    "configure_parser",
     "count_trainable_parameters",
     "extract_features",
     "fit_feature_classifier",
@@ -120,8 +110,5 @@ __all__ = [
     "plot_accuracy_by_data_size",
     "plot_accuracy_comparison",
     "plot_decision_table",
-    "pretrain_base",
-    "run_command",
-    "source_task_data",
     "unfreeze_top_block",
 ]

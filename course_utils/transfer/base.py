@@ -1,7 +1,7 @@
 """The shipped base network of lesson 04 and its record.
 
 The course's pretrained base is the reference CNN trained on the ALT_STYLE source
-task (``course pretrain``, :mod:`course_utils.transfer.pretrain`). Its weights,
+task (``course pretrain``, :mod:`course_utils.instructor.pretrain`). Its weights,
 :data:`BASE_FILE`, ship in ``course_utils/assets/`` and are checked against
 :data:`BASE_SHA256` before they are read; the record beside them
 (:func:`base_record`) says how they were made.
@@ -21,8 +21,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from course_utils import install, io, labels
-from course_utils.tf_setup import import_keras
+from course_utils import labels
+from course_utils.runtime import install, io
+from course_utils.runtime.tf_setup import import_keras
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -232,6 +233,17 @@ def file_sha256(path: Path) -> str:
 
 
 def check_gray_shape(input_shape: Sequence[int] | None) -> tuple[int, int, int]:
+    """``input_shape`` as ``(rows, cols, 1)`` (the base's ``(32, 32, 1)`` for ``None``).
+
+    Raises ``ValueError`` for a shape that is not three positive sizes ending in 1.
+
+    >>> check_gray_shape(None), check_gray_shape([64, 64, 1])
+    ((32, 32, 1), (64, 64, 1))
+    >>> check_gray_shape((32, 32, 3))
+    Traceback (most recent call last):
+    ...
+    ValueError: input_shape: expected grayscale (rows, cols, 1), got (32, 32, 3)
+    """
     if input_shape is None:
         return (BASE_IMAGE_SIZE, BASE_IMAGE_SIZE, 1)
     try:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from course_utils.tf_setup import import_keras
+from course_utils.runtime.tf_setup import import_keras
 from course_utils.transfer.base import (
     BASE_IMAGE_SIZE,
     CUT_LAYER,

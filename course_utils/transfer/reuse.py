@@ -28,7 +28,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from course_utils import labels
-from course_utils.tf_setup import import_keras
+from course_utils.datasets import to_model_input
+from course_utils.runtime.checks import check_scalar
+from course_utils.runtime.tf_setup import import_keras
 from course_utils.transfer.base import (
     CUT_LAYER,
     TOP_BLOCK,
@@ -91,16 +93,10 @@ def extract_features(extractor: keras.Model, images: np.ndarray, *, batch_size: 
     >>> f.shape, f.dtype                                         # doctest: +SKIP
     ((3, 1024), dtype('float32'))
     """
-    x = np.asarray(images)
-    if x.ndim == 4 and x.shape[-1] == 1:
-        x = x[..., 0]
-    if x.ndim != 3 or x.dtype != np.uint8:
-        raise ValueError(f"images: expected uint8 images (n, size, size), got {x.dtype} {x.shape}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or batch_size < 1:
-        raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
-    scaled = x[..., None].astype("float32") / 255.0
-    features = extractor.predict(scaled, batch_size=int(batch_size), verbose=0)
-    return np.asarray(features, dtype=np.float32).reshape(len(x), -1)
+    batch_size = check_scalar(batch_size, "batch_size", int, min_val=1)
+    scaled = to_model_input(images)  # refuses anything but uint8 (n, s, s) or (n, s, s, 1)
+    features = extractor.predict(scaled, batch_size=batch_size, verbose=0)
+    return np.asarray(features, dtype=np.float32).reshape(len(scaled), -1)
 
 
 def fit_feature_classifier(
@@ -215,7 +211,7 @@ def unfreeze_top_block(
     from course_utils import models
 
     prefixes = (block,) if isinstance(block, str) else tuple(block)
-    leaves = list(_leaf_layers(extractor))
+    leaves = list(models.iter_layers(extractor))
     keras = import_keras()
     chosen = [
         layer for layer in leaves
@@ -258,8 +254,10 @@ def compare_methods(
     * ``"head warm-up"``: a new head on the frozen base, ``head_epochs`` at ``warmup_lr``;
     * ``"fine-tuning"``: then the top block unfrozen, ``fine_epochs`` at ``fine_tune_lr``.
 
-    Images are uint8 ``(n, s, s)``; every network sees the same batches (no
-    augmentation; the dataset reshuffles itself every epoch), seeded by ``seed``.
+    Images are uint8 ``(n, s, s)``; the networks train on one dataset (no
+    augmentation; it reshuffles itself every epoch), seeded by ``seed``;
+    :func:`course_utils.training.fit_model` trains each, the fine-tuning in two phases
+    of one model. ``head_epochs`` and ``fine_epochs`` are at least 1.
 
     Examples
     --------
@@ -270,31 +268,37 @@ def compare_methods(
     ...                 fine_epochs=20, seed=42)                         # doctest: +SKIP
     {'from scratch': 0.18, 'feature extraction': 0.41, 'head warm-up': 0.5, 'fine-tuning': 0.52}
     """
-    from course_utils import datasets, models
-    from course_utils.tf_setup import set_seed
+    from course_utils import datasets
+    from course_utils.runtime.tf_setup import set_seed
+    from course_utils.training import fit_model
 
+    head_epochs = check_scalar(head_epochs, "head_epochs", int, min_val=1)
+    fine_epochs = check_scalar(fine_epochs, "fine_epochs", int, min_val=1)
     x_train = np.asarray(x_train)
     shape = (int(x_train.shape[1]), int(x_train.shape[-2]), 1)
+    # One shuffled dataset for the three networks, made once seeded: its order of batches
+    # depends on the global seed in force when it is made.
+    set_seed(seed)
     train_ds = datasets.make_dataset(x_train, y_train, batch_size=batch_size, training=True,
                                      seed=seed)
     test_ds = datasets.make_dataset(x_test, y_test, batch_size=256, training=False)
     results: dict[str, float] = {}
 
-    set_seed(seed)
-    scratch = models.compile_classifier(build_base_architecture(shape), learning_rate=warmup_lr)
-    scratch.fit(train_ds, epochs=head_epochs + fine_epochs, verbose=0, shuffle=False)
-    results["from scratch"] = _accuracy(scratch, test_ds)
+    scratch = fit_model(lambda: build_base_architecture(shape), train_ds,
+                        epochs=head_epochs + fine_epochs, learning_rate=warmup_lr, seed=seed)
+    results["from scratch"] = _accuracy(scratch.model, test_ds)
 
     extractor = build_feature_extractor(load_base_network(shape))
     classifier = fit_feature_classifier(extract_features(extractor, x_train), y_train, C=C)
     results["feature extraction"] = float(classifier.score(extract_features(extractor, x_test), y_test))
 
-    set_seed(seed)
-    model = build_fine_tuning_model(extractor, learning_rate=warmup_lr, seed=seed)
-    model.fit(train_ds, epochs=head_epochs, verbose=0, shuffle=False)
+    model = fit_model(lambda: build_fine_tuning_model(extractor, learning_rate=warmup_lr,
+                                                      seed=seed),
+                      train_ds, epochs=head_epochs, seed=seed).model
     results["head warm-up"] = _accuracy(model, test_ds)
     unfreeze_top_block(model, extractor, learning_rate=fine_tune_lr)
-    model.fit(train_ds, epochs=fine_epochs, verbose=0, shuffle=False)
+    # The second phase goes on with the same model and random state: no new seed.
+    fit_model(model, train_ds, epochs=head_epochs + fine_epochs, initial_epoch=head_epochs)
     results["fine-tuning"] = _accuracy(model, test_ds)
     return results
 
@@ -314,11 +318,3 @@ def count_trainable_parameters(model: Any) -> int:
     96
     """
     return int(sum(int(np.prod(w.shape)) for w in model.trainable_weights))
-
-
-def _leaf_layers(model: Any) -> Any:
-    for layer in model.layers:
-        if hasattr(layer, "layers") and layer.layers:
-            yield from _leaf_layers(layer)
-        else:
-            yield layer
