@@ -107,7 +107,7 @@ def test_the_tiny_model_ends_close_to_the_loss_of_guessing(lesson_run):
     m = re.search(r"^tiny model: underfit: the training loss is still " + NUMBER,
                   _text(lesson_run), re.M)
     assert m, "the tiny model's diagnosis line is missing"
-    assert float(m.group(1)) > 0.85 * CHANCE, f"tiny model ends at {m.group(1)}"
+    assert float(m.group(1)) > 0.75 * CHANCE, f"tiny model ends at {m.group(1)}"
 
 
 def test_a_learning_rate_too_high_explodes_then_ends_up_guessing(lesson_run):
