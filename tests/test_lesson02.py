@@ -43,9 +43,11 @@ def _table(text: str) -> dict[str, dict[str, float | str]]:
     rows = {}
     pattern = re.compile(
         r"^(?P<name>[A-Za-z0-9 ]+?)\s{2,}(?P<loss>[\d.]+) ± (?P<loss_sd>[\d.]+)\s+"
-        r"(?:(?P<dloss>[-+][\d.]+) ± (?P<dloss_sd>[\d.]+) (?P<vloss>better|worse|within noise)\s+)?"
+        r"(?:(?P<dloss>[-+][\d.]+) ± (?P<dloss_sd>[\d.]+) "
+        r"(?P<vloss>better|worse|within noise)\s+)?"
         r"(?P<acc>[\d.]+) ± (?P<acc_sd>[\d.]+) %\s+"
-        r"(?:(?P<dacc>[-+][\d.]+) ± (?P<dacc_sd>[\d.]+) (?P<vacc>better|worse|within noise)\s+)?"
+        r"(?:(?P<dacc>[-+][\d.]+) ± (?P<dacc_sd>[\d.]+) "
+        r"(?P<vacc>better|worse|within noise)\s+)?"
         r"(?P<train>[\d.]+ ± [\d.]+ %|not measured)$", re.M)
     for m in pattern.finditer(text):
         row = {k: (float(v) if k not in ("name", "vloss", "vacc", "train") and v else v)

@@ -333,7 +333,7 @@ def test_diagnosis_panels_share_one_loss_axis_with_the_loss_of_guessing():
     assert flat < 0.1 * high
     # the exploding loss of curve B leaves the axis: its value is written at the top
     notes = [t.get_text() for t in axes[1].texts]
-    assert notes == [f"{max(overfitting.MYSTERY_CURVES['B']['loss']):.3g} in epoch 1 ↑"]
+    assert notes == [f"↑ {max(overfitting.MYSTERY_CURVES['B']['loss']):.3g} in epoch 1"]
 
 
 def test_remedy_figures_show_every_seed_and_keep_colours_by_name():

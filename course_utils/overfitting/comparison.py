@@ -249,7 +249,8 @@ def describe_verdicts(effects: Sequence[RemedyEffect]) -> str:
     return "\n".join(lines)
 
 
-def _scores(name: str, by_seed: Mapping[int, Any], seeds: Sequence[int]) -> tuple[tuple[float, ...], ...]:
+def _scores(name: str, by_seed: Mapping[int, Any],
+            seeds: Sequence[int]) -> tuple[tuple[float, ...], ...]:
     values = []
     for attribute in ("val_loss", "val_accuracy", "train_accuracy"):
         column = []

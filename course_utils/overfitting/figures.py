@@ -47,7 +47,8 @@ def plot_diagnoses(
     ``num_classes``) dotted. All panels share one linear loss axis, from 0 to 1.3 ln C
     (or to the highest loss, when that is lower), so that a flat curve looks flat and
     a gap looks as wide in every panel. A loss above the axis (an exploding run) leaves
-    the panel at the top; its highest value is written there, with its epoch.
+    the panel at the top; its highest value is written in the top right corner, with its
+    epoch, in the colour of its curve.
     ``runs`` maps a name to a history (see :func:`~course_utils.overfitting.diagnose_history`).
     With ``show_diagnosis=False`` the titles only name the runs and the best epoch is not
     marked (a quiz).
@@ -74,15 +75,17 @@ def plot_diagnoses(
     for index, (ax, (name, curves)) in enumerate(zip(axes, histories.items(), strict=False)):
         diagnosis = diagnose_history(curves, num_classes=num_classes)
         epochs = curves["epoch"]
+        off_axis = 0
         for key, style, colour in (("loss", "-", "C0"), ("val_loss", "--", "C1")):
             ax.plot(epochs, curves[key], color=colour, linestyle=style)
             values = np.where(np.isfinite(curves[key]), curves[key], -np.inf)
-            if values.max() > top:  # off the axis: say how high it went
+            if values.max() > top:  # off the axis: say how high it went, top right
                 at = int(np.argmax(values))
-                ax.annotate(f"{values[at]:.3g} in epoch {int(epochs[at])} ↑", (epochs[at], top),
-                            xytext=(4, -4 - 11 * (key == "val_loss")),
-                            textcoords="offset points", va="top", fontsize="small",
-                            color=colour)
+                ax.text(0.98, 0.97 - 0.09 * off_axis,
+                        f"↑ {values[at]:.3g} in epoch {int(epochs[at])}",
+                        transform=ax.transAxes, ha="right", va="top", fontsize="small",
+                        color=colour)
+                off_axis += 1
         ax.axhline(chance, color="0.4", linestyle=":", linewidth=1)
         title = str(name)
         if show_diagnosis:

@@ -2,15 +2,15 @@
 
 :data:`MYSTERY_CURVES` holds the losses per epoch of six runs that the lesson does not
 show otherwise; :func:`record_mystery_curves` trains them again. The runs are small
-(32x32 images, at most a few hundred of them, a few dozen epochs), so recording them
-takes well under a minute on a laptop. Their seeds differ from the lesson's, and every run has its
-own, so no two curves share a training run. What each run is:
+(32x32 images, at most a few hundred of them, a few dozen epochs), so recording them takes
+well under a minute on a laptop. Their seeds differ from the lesson's, and every run has
+its own, so no two curves share a training run. What each run is:
 
 ======  ==============================================================================
 ``A``   the baseline CNN on 10 images per class, 36 epochs (it overfits)
 ``B``   the same at a learning rate of 0.05, 12 epochs (too high)
 ``C``   the baseline on 600 images, 10 epochs (close to ideal)
-``D``   the same, validated on :func:`~course_utils.overfitting.make_easy_validation`
+``D``   the same kind of run, validated on :func:`~course_utils.overfitting.make_easy_validation`
         images (unrepresentative validation)
 ``E``   a tiny CNN (2 filters, 4 hidden units) on 10 images per class, 12 epochs
         (underfit)
