@@ -27,7 +27,7 @@ with other work the wall times swell with the load and the CPU times much less, 
 tell whether a difference is real. Prints one JSON object per lesson as it is measured,
 then the headline.
 
-    python benchmarks/bench_grading.py                          # the whole run (~1 h on 2 cores)
+    python benchmarks/bench_grading.py                          # the whole run (~40 min, 2 cores)
     python benchmarks/bench_grading.py --per-lesson 0           # the headline only
     python benchmarks/bench_grading.py --submissions 6 --lessons 03_momentum   # a quick look
     python benchmarks/bench_grading.py --stock-also grading     # also stock nbgrader in the

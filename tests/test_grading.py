@@ -278,7 +278,8 @@ def smoke_run(run, tmp_path_factory) -> Run:
                     prepared=run.prepared, sandbox=False, cell_timeout=DEFAULT_CELL_TIMEOUT)
     seconds = time.perf_counter() - start
     print(f"\n{run.lesson}: graded {len(expected)} submissions in the smoke profile in "
-          f"{seconds:.0f} s (grading profile, sandboxed: {run.seconds:.0f} s with the faults)")
+          f"{seconds:.0f} s (in the grading profile, sandboxed: {len(run.expected)} in "
+          f"{run.seconds:.0f} s)")
     return Run(run.lesson, run.prepared, expected, result, seconds, work / "class")
 
 
