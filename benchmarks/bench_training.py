@@ -53,7 +53,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from course_utils import callbacks
-    from course_utils.training import TrainConfig, train_reference
+    from course_utils.reference import TrainConfig, train_reference
 
     peak = matmul_peak_flops()
     with tempfile.TemporaryDirectory() as run_dir:

@@ -54,7 +54,7 @@ _SUBMODULES = frozenset(
     {
         # what students import
         "callbacks", "datasets", "fingers", "history", "labels", "metrics", "models", "notebook",
-        "plots", "surfaces", "training", "widgets",
+        "plots", "reference", "surfaces", "training", "widgets",
         # one module per lesson topic
         "workflow", "learning_rate", "overfitting", "momentum", "transfer", "debugging",
         # the platform and the instructor tooling

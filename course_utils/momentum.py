@@ -20,7 +20,8 @@ Two ill-conditioned surfaces show why momentum helps: an elongated quadratic
 Rosenbrock valley (:func:`make_rosenbrock`). Both are defined, with lesson 01's
 bowls, in :mod:`course_utils.surfaces`; they are importable from here too. On the
 CNN every run is repeated over seeds (:func:`train_cnn_over_seeds`) and summed up
-by its mean and spread (:func:`final_over_seeds`).
+by its mean and spread (:func:`course_utils.training.final_over_seeds`), and
+compared seed by seed (:func:`course_utils.training.paired_change`).
 
 Examples
 --------
@@ -49,10 +50,8 @@ __all__ = [
     "Surface",
     "UpdateRule",
     "ZigZag",
-    "apart_beyond_spread",
     "compare_on_surface",
     "explore_momentum",
-    "final_over_seeds",
     "keras_trajectory",
     "make_quadratic",
     "make_rosenbrock",
@@ -496,42 +495,6 @@ def train_cnn_over_seeds(splits: Any, *, learning_rate: float, epochs: int, batc
                 epochs=epochs, batch_size=batch_size, seed=seed, width=width),
             seeds)
     return runs
-
-
-def final_over_seeds(runs: Mapping[str, Mapping[int, Any]], metric: str = "loss",
-                     ) -> dict[str, tuple[float, float]]:
-    """``{name: (mean, spread)}`` of each run's last ``metric`` over its seeds.
-
-    The spread is the standard deviation over the seeds (``ddof=1``, from
-    :func:`course_utils.training.mean_over_seeds`); it needs at least two seeds.
-
-    >>> final_over_seeds({"a": {0: {"loss": [2.0, 1.0]}, 1: {"loss": [2.0, 1.2]},
-    ...                         2: {"loss": [2.0, 1.4]}}})
-    {'a': (1.2, 0.2)}
-    """
-    from course_utils.training import mean_over_seeds
-
-    summary = {}
-    for name, by_seed in runs.items():
-        mean, spread = mean_over_seeds(by_seed)
-        if metric not in mean:
-            raise ValueError(f"metric: expected one of {', '.join(mean.metrics)}, got {metric!r}")
-        summary[name] = (round(mean.final(metric), 6), round(spread.final(metric), 6))
-    return summary
-
-
-def apart_beyond_spread(a: tuple[float, float], b: tuple[float, float]) -> bool:
-    """Whether two ``(mean, spread)`` results differ by more than their spreads.
-
-    True when the intervals ``mean ± spread`` do not overlap: the gap between the
-    means is larger than the two spreads together. A smaller gap is within the
-    noise of the seeds: the runs cannot be told apart.
-
-    >>> apart_beyond_spread((0.30, 0.05), (0.50, 0.05)), apart_beyond_spread((0.30, 0.1), (0.35, 0.1))
-    (True, False)
-    """
-    (mean_a, spread_a), (mean_b, spread_b) = a, b
-    return abs(mean_a - mean_b) > spread_a + spread_b
 
 
 def plot_over_seeds(runs: Mapping[str, Mapping[int, Any]], *,

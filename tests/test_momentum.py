@@ -146,21 +146,6 @@ def test_zigzag_counts_crossings_and_distance_across_the_valley():
         momentum.zigzag(q, np.zeros((3, 2)))
 
 
-def test_final_over_seeds_and_the_spread_rule():
-    runs = {"slow": {0: {"loss": [2.0, 1.0]}, 1: {"loss": [2.0, 1.2]}, 2: {"loss": [2.0, 1.4]}},
-            "fast": {0: {"loss": [1.5, 0.5]}, 1: {"loss": [1.5, 0.5]}, 2: {"loss": [1.5, 0.8]}}}
-    summary = momentum.final_over_seeds(runs)
-    assert summary["slow"] == pytest.approx((1.2, 0.2))
-    assert summary["fast"] == pytest.approx((0.6, 0.173205), abs=1e-6)
-    assert momentum.apart_beyond_spread(summary["slow"], summary["fast"])        # 0.6 > 0.37
-    assert not momentum.apart_beyond_spread((1.0, 0.2), (1.3, 0.1))              # 0.3 = 0.3
-    assert momentum.apart_beyond_spread((1.0, 0.0), (1.0 + 1e-9, 0.0))
-    with pytest.raises(ValueError, match="metric: expected one of loss, got 'val_loss'"):
-        momentum.final_over_seeds(runs, "val_loss")
-    with pytest.raises(ValueError, match="at least 2 runs"):
-        momentum.final_over_seeds({"one": {0: {"loss": [1.0]}}})
-
-
 def test_plot_over_seeds_draws_every_seed_and_the_mean_on_shared_log_axes():
     runs = {name: {seed: {"loss": [2.0 - k - seed / 10, 1.0 - k / 2], "val_loss": [2.1, 1.5]}
                    for seed in range(3)}

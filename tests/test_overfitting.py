@@ -173,20 +173,6 @@ def test_easy_validation_holds_studio_fists_and_open_hands_only():
 # --------------------------------------------------------------------------- the comparison
 
 
-def test_a_change_counts_only_when_every_seed_agrees_and_the_mean_beats_the_spread():
-    assert overfitting.judge_change([0.05, 0.07, 0.06], higher_is_better=True) == "better"
-    assert overfitting.judge_change([0.05, 0.07, 0.06], higher_is_better=False) == "worse"
-    assert overfitting.judge_change([-0.3, -0.4, -0.5], higher_is_better=False) == "better"
-    # one seed disagrees: noise, however large the mean
-    assert overfitting.judge_change([0.2, 0.3, -0.01], higher_is_better=True) == "within noise"
-    # every seed agrees, but the spread is larger than the mean
-    assert overfitting.judge_change([0.01, 0.02, 0.30], higher_is_better=True) == "within noise"
-    assert overfitting.judge_change([0.0, 0.0, 0.0], higher_is_better=True) == "within noise"
-    for bad in ([0.1], [0.1, math.nan], "abc"):
-        with pytest.raises(ValueError, match="differences"):
-            overfitting.judge_change(bad, higher_is_better=True)
-
-
 def _result(name, val_loss, val_accuracy, train_accuracy=1.0):
     return overfitting.RunResult(name, {}, train_accuracy, val_accuracy, val_loss)
 

@@ -53,8 +53,7 @@ True
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from course_utils.debugging.checks import (
     UPDATE_RATIO_BAND,
@@ -87,6 +86,7 @@ from course_utils.debugging.monitors import (
 )
 from course_utils.debugging.preflight import CHECK_NAMES, preflight
 from course_utils.debugging.results import CheckResult, PreflightReport
+from course_utils.runtime.tf_setup import load_on_first_use
 
 if TYPE_CHECKING:  # pragma: no cover
     from course_utils.debugging.callbacks import UpdateRatioMonitor
@@ -122,18 +122,6 @@ __all__ = [
     "weight_roughness",
 ]
 
-# The Keras classes and the module that defines each: imported on first access
-# (PEP 562), so importing this package stays free of TensorFlow until one is used.
-_KERAS_CLASSES = {"UpdateRatioMonitor": "callbacks", "SwishDense": "layers"}
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _KERAS_CLASSES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    cls = getattr(importlib.import_module(f"{__name__}.{_KERAS_CLASSES[name]}"), name)
-    globals()[name] = cls
-    return cls
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_KERAS_CLASSES))
+# The Keras classes, imported from the submodule that defines each on first use.
+__getattr__, __dir__ = load_on_first_use(
+    __name__, {"UpdateRatioMonitor": "callbacks", "SwishDense": "layers"})

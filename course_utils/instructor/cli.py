@@ -31,7 +31,7 @@ from course_utils import __version__
 COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("course_utils.runtime.doctor", "report accelerators, versions and the runtime profile"),
     "data": ("course_utils.fingers", "generate the synthetic fingers set in the public layout"),
-    "train": ("course_utils.training", "run the reference training end to end"),
+    "train": ("course_utils.reference", "run the reference training end to end"),
     "release": ("course_utils.instructor.release", "generate the student notebooks from the masters"),
     "grade": ("course_utils.instructor.grading", "grade a class of submissions with nbgrader"),
     "demo": ("course_utils.instructor.demo", "device report, reference run and grading demo, with a summary"),

@@ -38,8 +38,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def run_command(args: argparse.Namespace) -> int:
     """Run the demo steps in order and print the summary."""
+    from course_utils.reference import TrainConfig, train_reference
     from course_utils.runtime import device, doctor
-    from course_utils.training import TrainConfig, train_reference
 
     out = Path(args.out)
     started = time.perf_counter()

@@ -38,7 +38,8 @@ The package's modules, one per part of the lesson (everything is re-exported her
 ``quiz``        :data:`MYSTERY_CURVES`, recorded by :func:`record_mystery_curves`
 ``remedies``    the variants, the small subset, :func:`train_variant`,
                 :func:`train_over_seeds`
-``comparison``  :func:`compare_with_baseline`, :func:`judge_change`, the table
+``comparison``  :func:`compare_with_baseline` (seed by seed, judged by
+                :func:`course_utils.training.judge_change`), the table
 ``figures``     :func:`plot_diagnoses`, :func:`plot_remedies`,
                 :func:`plot_remedy_curves`
 ``callbacks``   :class:`ExtraValidation` (a Keras callback)
@@ -56,22 +57,16 @@ Examples
 'overfit'
 >>> find_best_epoch({"val_loss": [2.3, 1.5, 1.2, 1.3, 1.6, 1.9]})
 3
->>> judge_change([0.05, 0.07, 0.06], higher_is_better=True)
-'better'
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from course_utils.overfitting.comparison import (
-    VERDICTS,
-    Change,
     RemedyEffect,
     compare_with_baseline,
     describe_verdicts,
-    judge_change,
     make_remedy_table,
 )
 from course_utils.overfitting.diagnosis import (
@@ -99,6 +94,7 @@ from course_utils.overfitting.remedies import (
     train_over_seeds,
     train_variant,
 )
+from course_utils.runtime.tf_setup import load_on_first_use
 
 if TYPE_CHECKING:  # pragma: no cover
     from course_utils.overfitting.callbacks import ExtraValidation
@@ -112,8 +108,6 @@ __all__ = [
     "QUIZ_SEED",
     "STUDIO_STYLE",
     "VARIANTS",
-    "VERDICTS",
-    "Change",
     "Diagnosis",
     "EarlyStop",
     "ExtraValidation",
@@ -126,7 +120,6 @@ __all__ = [
     "describe_verdicts",
     "diagnose_history",
     "find_best_epoch",
-    "judge_change",
     "make_easy_validation",
     "make_remedy_table",
     "make_small_subset",
@@ -139,18 +132,5 @@ __all__ = [
     "train_variant",
 ]
 
-# The Keras classes and the module that defines each: imported on first access
-# (PEP 562), so importing this package stays free of TensorFlow until one is used.
-_KERAS_CLASSES = {"ExtraValidation": "callbacks"}
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _KERAS_CLASSES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    cls = getattr(importlib.import_module(f"{__name__}.{_KERAS_CLASSES[name]}"), name)
-    globals()[name] = cls
-    return cls
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_KERAS_CLASSES))
+# The Keras classes, imported from the submodule that defines each on first use.
+__getattr__, __dir__ = load_on_first_use(__name__, {"ExtraValidation": "callbacks"})

@@ -4,20 +4,14 @@ One training run of a remedy and one of the baseline differ by chance as well as
 remedy: the initial weights, the order of the batches, the augmentations and the dropout
 masks all come from the seed. So every variant is trained with the same few seeds, and
 each seed gives a *paired* difference, the remedy's score minus the baseline's. The
-verdict (:func:`judge_change`) counts a change only when it points the same way in every
+verdict (:func:`course_utils.training.judge_change`, the
+rule every lesson's comparison of runs follows) counts a change only when it points the same way in every
 seed and its mean is larger than its spread (the standard deviation over the seeds);
 anything else is called *within noise*.
 
 :func:`compare_with_baseline` turns ``{variant: {seed: RunResult}}`` into one
 :class:`RemedyEffect` per variant; :func:`make_remedy_table` prints them side by side and
 :func:`describe_verdicts` says in words which remedies beat the baseline.
-
-Examples
---------
->>> judge_change([0.05, 0.07, 0.06], higher_is_better=True)
-'better'
->>> judge_change([0.05, -0.02, 0.01], higher_is_better=True)
-'within noise'
 """
 
 from __future__ import annotations
@@ -25,87 +19,18 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import Any
 
 import numpy as np
 
+from course_utils.training import Change
+
 __all__ = [
-    "VERDICTS",
-    "Change",
     "RemedyEffect",
     "compare_with_baseline",
     "describe_verdicts",
-    "judge_change",
     "make_remedy_table",
 ]
-
-#: What :func:`judge_change` can say about a remedy's effect on one measure.
-VERDICTS: Final = ("better", "within noise", "worse")
-
-
-def judge_change(differences: Sequence[float], *, higher_is_better: bool) -> str:
-    """``"better"``, ``"worse"`` or ``"within noise"``: the verdict on paired differences.
-
-    ``differences`` holds, for every seed, a remedy's score minus the baseline's
-    score with the same seed. The change counts (``"better"`` or ``"worse"``) only
-    when it goes the same way in every seed and the mean difference is larger than
-    the spread, the standard deviation of the differences (``ddof=1``). Otherwise it
-    is ``"within noise"``: that many seeds cannot tell it from chance.
-
-    Raises ``ValueError`` for fewer than two differences (no spread) or a value that
-    is not a finite number.
-
-    Examples
-    --------
-    >>> judge_change([-0.4, -0.3, -0.5], higher_is_better=False)     # a lower loss
-    'better'
-    >>> judge_change([-0.04, -0.01, -0.06], higher_is_better=True)   # accuracy points
-    'worse'
-    >>> judge_change([0.02, 0.03, -0.01], higher_is_better=True)
-    'within noise'
-    """
-    d = _check_differences(differences)
-    mean, spread = float(d.mean()), float(d.std(ddof=1))
-    if abs(mean) <= spread:
-        return "within noise"
-    gains = d > 0 if higher_is_better else d < 0
-    losses = d < 0 if higher_is_better else d > 0
-    if gains.all():
-        return "better"
-    if losses.all():
-        return "worse"
-    return "within noise"
-
-
-@dataclasses.dataclass(frozen=True)
-class Change:
-    """A remedy's paired differences from the baseline in one measure, one per seed.
-
-    Examples
-    --------
-    >>> change = Change((0.05, 0.07, 0.06), higher_is_better=True)
-    >>> round(change.mean, 3), round(change.spread, 3), change.verdict
-    (0.06, 0.01, 'better')
-    """
-
-    per_seed: tuple[float, ...]
-    higher_is_better: bool
-
-    @property
-    def mean(self) -> float:
-        """The mean difference over the seeds."""
-        return float(np.mean(self.per_seed))
-
-    @property
-    def spread(self) -> float:
-        """The standard deviation of the differences over the seeds (``ddof=1``)."""
-        return float(np.std(self.per_seed, ddof=1))
-
-    @property
-    def verdict(self) -> str:
-        """One of :data:`VERDICTS` (:func:`judge_change`)."""
-        return judge_change(self.per_seed, higher_is_better=self.higher_is_better)
-
 
 @dataclasses.dataclass(frozen=True)
 class RemedyEffect:
@@ -264,20 +189,6 @@ def _scores(name: str, by_seed: Mapping[int, Any],
             column.append(float(value))
         values.append(tuple(column))
     return tuple(values)
-
-
-def _check_differences(differences: Sequence[float]) -> np.ndarray:
-    try:
-        d = np.asarray(differences, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"differences: expected a list of numbers, one per seed, got "
-                         f"{differences!r}") from None
-    if d.ndim != 1 or len(d) < 2:
-        raise ValueError(f"differences: expected at least 2 numbers (one per seed) to measure "
-                         f"a spread, got {differences!r}")
-    if not np.isfinite(d).all():
-        raise ValueError(f"differences: expected finite numbers, got {differences!r}")
-    return d
 
 
 def _mean_sd(values: Sequence[float], fmt: str) -> str:

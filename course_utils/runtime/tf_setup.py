@@ -24,8 +24,9 @@ import re
 import sys
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from types import ModuleType
+from typing import Any
 
 _QUIET_ENV = {
     "TF_CPP_MIN_LOG_LEVEL": "2",  # hide INFO and WARNING lines from the C++ runtime
@@ -133,6 +134,42 @@ def import_keras() -> ModuleType:
 def set_seed(seed: int) -> None:
     """Seed Python, NumPy and TensorFlow (``keras.utils.set_random_seed``)."""
     import_keras().utils.set_random_seed(int(seed))
+
+
+def load_on_first_use(package: str, where: Mapping[str, str],
+                      ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """A package's ``__getattr__`` and ``__dir__`` that import its Keras classes on demand.
+
+    ``where`` maps each class name to the submodule of ``package`` that defines it; a
+    module that defines Keras classes imports Keras when it loads, so the package
+    loads it only when one of its classes is first used (PEP 562) and importing the
+    package stays free of TensorFlow. Use it as the last lines of an ``__init__.py``::
+
+        __getattr__, __dir__ = load_on_first_use(__name__, {"ExtraValidation": "callbacks"})
+
+    Examples
+    --------
+    >>> getattr_, dir_ = load_on_first_use("json", {"JSONDecoder": "decoder"})
+    >>> getattr_("JSONDecoder").__name__, "JSONDecoder" in dir_()
+    ('JSONDecoder', True)
+    >>> getattr_("nothing")
+    Traceback (most recent call last):
+    ...
+    AttributeError: module 'json' has no attribute 'nothing'
+    """
+    import importlib
+
+    def __getattr__(name: str) -> Any:
+        if name not in where:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(f"{package}.{where[name]}"), name)
+        setattr(sys.modules[package], name, value)  # later lookups skip this hook
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted(set(vars(sys.modules[package])) | set(where))
+
+    return __getattr__, __dir__
 
 
 @contextlib.contextmanager
