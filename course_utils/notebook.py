@@ -13,7 +13,6 @@ False
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -40,8 +39,8 @@ def setup_notebook(profile: str | None = None, *, report: bool = True) -> profil
     figures returned by the course helpers display as PNG, and (``report=True``)
     prints the device report with :func:`print_setup_report`. ``profile`` forces a
     profile; by default :func:`course_utils.runtime.profiles.choose_profile` picks it from the
-    environment and the GPUs the device report found (``smoke`` while nbgrader
-    validates or grades). This is where hardware (:mod:`course_utils.runtime.device`) and
+    environment (``grading`` while nbgrader validates or grades, ``cpu`` on a GPU too:
+    the report then says how to opt in to the ``gpu`` sizes). This is where hardware (:mod:`course_utils.runtime.device`) and
     profiles meet, as in ``course doctor`` (:mod:`course_utils.runtime.doctor`); neither
     module imports the other.
 
@@ -59,7 +58,7 @@ def setup_notebook(profile: str | None = None, *, report: bool = True) -> profil
     devices = device.detect_devices()
     device.configure_gpus(devices, tf=tf)
     if profile is None:
-        profile = profiles.choose_profile(os.environ, gpu_available=devices.has_gpu)
+        profile = profiles.choose_profile()
     chosen = profiles.get_profile(profile)
     _display_figures_as_png()
     if report:
@@ -85,6 +84,8 @@ def print_setup_report(profile: profiles.Profile, report: Any) -> None:
         f"Profile {profile.name}: {profile.image_size}x{profile.image_size} images, "
         f"{profile.train_size} for training, {profile.epochs} epochs per full run."
     )
+    if getattr(report, "has_gpu", False) and profile.name == "cpu":
+        print(profiles.GPU_NOTE)
 
 
 def _display_figures_as_png() -> None:

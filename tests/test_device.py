@@ -304,11 +304,11 @@ def test_the_device_report_states_hardware_facts_and_chooses_no_profile():
     assert "profile" not in doctor.format_report(report)
 
 
-def test_doctor_profile_follows_the_course_rules_with_the_detected_gpu():
-    assert doctor._doctor_profile({"CI": "true"}, gpu_available=True) == "smoke"
-    assert doctor._doctor_profile({"COURSE_PROFILE": "cpu"}, gpu_available=True) == "cpu"
-    assert doctor._doctor_profile({}, gpu_available=True) == "gpu"
-    wrong = doctor._doctor_profile({"COURSE_PROFILE": "huge"}, gpu_available=False)
+def test_doctor_profile_follows_the_course_rules():
+    assert doctor._doctor_profile({"CI": "true"}) == "smoke"
+    assert doctor._doctor_profile({"COURSE_PROFILE": "gpu"}) == "gpu"
+    assert doctor._doctor_profile({}) == "cpu"
+    wrong = doctor._doctor_profile({"COURSE_PROFILE": "huge"})
     assert wrong.startswith("none:") and "COURSE_PROFILE" in wrong and "huge" in wrong
 
 
@@ -424,6 +424,30 @@ def test_doctor_command_prints_the_report_and_the_profile_as_json(capsys, monkey
     out = capsys.readouterr().out
     assert out.startswith("Device report\n")
     assert "profile          smoke" in out.splitlines()
+
+
+def test_a_gpu_gets_the_verified_cpu_sizes_and_is_told_how_to_opt_in(capsys, monkeypatch):
+    """Colab's GPU runs the sizes the claims were checked at; the gpu sizes are asked for."""
+    from course_utils import notebook
+    from course_utils.runtime import profiles
+
+    for name in ("COURSE_PROFILE", "CI", "NBGRADER_EXECUTION"):
+        monkeypatch.delenv(name, raising=False)
+    gpu = detect(FakeTF(gpus=[A100]), nvidia_smi=A100_SMI.splitlines()[0])
+    monkeypatch.setattr(doctor, "detect_devices", lambda: gpu)
+    parser = argparse.ArgumentParser()
+    doctor.configure_parser(parser)
+    assert doctor.run_command(parser.parse_args([])) == 0
+    out = capsys.readouterr().out
+    assert "profile          cpu" in out.splitlines() and profiles.GPU_NOTE in out
+    notebook.print_setup_report(profiles.get_profile(), gpu)
+    out = capsys.readouterr().out
+    assert "Profile cpu: 64x64 images" in out and "COURSE_PROFILE=gpu" in out
+    notebook.print_setup_report(profiles.get_profile("gpu"), gpu)  # opted in: no note
+    assert "COURSE_PROFILE=gpu" not in capsys.readouterr().out
+    no_gpu = DeviceReport("local", "3.11.0", "2.21.0")
+    notebook.print_setup_report(profiles.get_profile("cpu"), no_gpu)
+    assert "GPU is available" not in capsys.readouterr().out
 
 
 def test_report_round_trips_through_json():

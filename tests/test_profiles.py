@@ -28,34 +28,40 @@ def test_the_grading_profile_keeps_what_the_lessons_need():
 
 
 @pytest.mark.parametrize(
-    "environ, gpu, expected",
+    "environ, expected",
     [
-        ({"COURSE_PROFILE": "gpu", "CI": "true"}, False, "gpu"),  # explicit choice wins
-        ({"COURSE_PROFILE": " CPU "}, True, "cpu"),
-        ({"CI": "true"}, True, "smoke"),
-        ({"NBGRADER_EXECUTION": "autograde"}, True, "grading"),
-        ({"NBGRADER_EXECUTION": "validate", "CI": "true"}, False, "grading"),  # nbgrader beats CI
-        ({"COURSE_PROFILE": "smoke", "NBGRADER_EXECUTION": "autograde"}, False, "smoke"),
-        ({"COURSE_PROFILE": "grading"}, True, "grading"),
-        ({"CI": "false"}, True, "gpu"),
-        ({}, True, "gpu"),
-        ({}, False, "cpu"),
+        ({"COURSE_PROFILE": "gpu", "CI": "true"}, "gpu"),  # explicit choice wins
+        ({"COURSE_PROFILE": " CPU "}, "cpu"),
+        ({"CI": "true"}, "smoke"),
+        ({"NBGRADER_EXECUTION": "autograde"}, "grading"),
+        ({"NBGRADER_EXECUTION": "validate", "CI": "true"}, "grading"),  # nbgrader beats CI
+        ({"COURSE_PROFILE": "smoke", "NBGRADER_EXECUTION": "autograde"}, "smoke"),
+        ({"COURSE_PROFILE": "grading"}, "grading"),
+        ({"CI": "false"}, "cpu"),
+        ({}, "cpu"),
     ],
 )
-def test_selection_rules(environ, gpu, expected):
-    assert profiles.select_profile_name(environ, has_gpu=lambda: gpu) == expected
+def test_selection_rules(environ, expected):
+    assert profiles.choose_profile(environ) == expected
 
 
-def test_environment_decides_without_asking_for_a_gpu():
-    def must_not_be_called() -> bool:
-        raise AssertionError("GPU detection ran although the environment decides")
-
-    assert profiles.select_profile_name({"CI": "1"}, has_gpu=must_not_be_called) == "smoke"
+def test_a_profile_no_run_has_verified_is_never_the_default(monkeypatch):
+    """A Colab GPU runs the verified cpu sizes; the gpu sizes are chosen by name only."""
+    assert profiles.OPT_IN == {"gpu"}
+    for name in profiles.OPT_IN:
+        assert name in profiles.PROFILES and name in profiles.GPU_NOTE
+    for environ in ({}, {"CI": "0"}, {"COLAB_RELEASE_TAG": "release-colab_2026"}):
+        assert profiles.choose_profile(environ) not in profiles.OPT_IN
+    monkeypatch.delenv("COURSE_PROFILE", raising=False)
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    assert profiles.get_profile().name == "cpu"
+    assert f"{profiles.ENV_VAR}=gpu" in profiles.GPU_NOTE
 
 
 def test_unknown_profile_names_the_source_and_the_choices():
     with pytest.raises(ValueError, match="COURSE_PROFILE.*'fast'.*smoke, cpu, gpu, grading"):
-        profiles.select_profile_name({"COURSE_PROFILE": "fast"})
+        profiles.choose_profile({"COURSE_PROFILE": "fast"})
     with pytest.raises(ValueError, match="unknown profile 'tiny'"):
         profiles.get_profile("tiny")
 
@@ -64,19 +70,6 @@ def test_get_profile_uses_the_environment(monkeypatch):
     monkeypatch.setenv("COURSE_PROFILE", "cpu")
     assert profiles.get_profile().name == "cpu"
     assert profiles.get_profile("smoke").as_dict()["name"] == "smoke"
-
-
-@pytest.mark.parametrize(
-    "environ, gpu_available, expected",
-    [
-        ({"COURSE_PROFILE": "smoke"}, True, "smoke"),
-        ({"NBGRADER_EXECUTION": "validate"}, True, "grading"),
-        ({}, True, "gpu"),
-        ({}, False, "cpu"),
-    ],
-)
-def test_choose_profile_is_a_pure_rule_of_environment_and_gpu(environ, gpu_available, expected):
-    assert profiles.choose_profile(environ, gpu_available=gpu_available) == expected
 
 
 def test_profile_from_environment_says_none_when_the_hardware_decides():
@@ -88,11 +81,7 @@ def test_profile_from_environment_says_none_when_the_hardware_decides():
 @pytest.mark.parametrize("execution", ["autograde", "validate"])
 def test_nbgrader_runs_notebooks_in_the_grading_profile(execution):
     """Autograding and the student's Validate button run a notebook the same way."""
-    def must_not_be_called() -> bool:
-        raise AssertionError("GPU detection ran although nbgrader decides")
-
-    environ = {"NBGRADER_EXECUTION": execution}
-    assert profiles.select_profile_name(environ, has_gpu=must_not_be_called) == "grading"
+    assert profiles.choose_profile({"NBGRADER_EXECUTION": execution}) == "grading"
 
 
 def test_profiles_module_imports_nothing_of_course_utils_at_module_level():

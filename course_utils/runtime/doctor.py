@@ -6,7 +6,7 @@ formats a :class:`~course_utils.runtime.device.DeviceReport` as a table
 (:func:`format_report`, :func:`print_device_report`, which the notebook set-up calls
 with the profile it chose) and runs ``course doctor`` (:func:`run_command`), which
 shows the report and the profile :func:`~course_utils.runtime.profiles.choose_profile`
-picks for this environment and these GPUs.
+picks for this environment (with the ``gpu`` opt-in when there is a GPU).
 
 Examples
 --------
@@ -129,22 +129,27 @@ def run_command(args: argparse.Namespace) -> int:
 
     The command is the layer above hardware and profiles, so it is where the two
     meet: the profile is :func:`course_utils.runtime.profiles.choose_profile` for this
-    environment and this report's GPUs (or why none could be chosen).
+    environment (or why none could be chosen), with a note on the ``gpu`` opt-in when
+    the report found a GPU.
     """
     report = detect_devices()
-    profile = _doctor_profile(os.environ, gpu_available=report.has_gpu)
+    profile = _doctor_profile(os.environ)
     if args.json:
         print(json.dumps({**report.as_dict(), "profile": profile}, indent=2))
     else:
         print(format_report(report, profile=profile))
+        if report.has_gpu and profile == "cpu":
+            from course_utils.runtime.profiles import GPU_NOTE
+
+            print(GPU_NOTE)
     return 0
 
 
-def _doctor_profile(environ: Mapping[str, str], *, gpu_available: bool) -> str:
+def _doctor_profile(environ: Mapping[str, str]) -> str:
     from course_utils.runtime import profiles  # the layer above both: see the module docstring
 
     try:
-        return profiles.choose_profile(environ, gpu_available=gpu_available)
+        return profiles.choose_profile(environ)
     except ValueError as exc:  # a wrong COURSE_PROFILE is exactly what the doctor reports
         return f"none: {exc}"
 

@@ -11,7 +11,13 @@ Selection (:func:`choose_profile`, the pure rule), first match wins:
 2. ``grading`` under nbgrader (``NBGRADER_EXECUTION`` set while autograding or
    validating);
 3. ``smoke`` when running in CI (``CI`` set);
-4. ``gpu`` when there is a GPU, else ``cpu``.
+4. ``cpu`` otherwise, on a GPU too.
+
+Why a GPU gets ``cpu`` by default: every lesson's claims and times are verified at the
+``cpu`` sizes (``make claims``), and the ``gpu`` profile's larger sizes have not yet been
+run on a GPU by this course. A GPU (Colab's, say) runs the verified sizes faster; the
+``gpu`` sizes are an explicit opt-in (``COURSE_PROFILE=gpu``, :data:`OPT_IN`), and the
+set-up cell and ``course doctor`` say so when they find a GPU (:data:`GPU_NOTE`).
 
 Why ``grading`` exists: a graded run pays for the lesson's demonstrations (its
 training runs), and no hidden test reads what they compute: a test cell uses only
@@ -23,10 +29,8 @@ must still run); see :data:`PROFILES` for what bounds each number. Validating
 preview of the autograder, so it runs the notebook exactly as grading will (an
 answer that fails only at grading size fails there first), and as quickly.
 
-This module knows the rule, not the hardware: whether there is a GPU is an
-argument. The layers above it ask :mod:`course_utils.runtime.device` and pass the answer
-(the notebook set-up, ``course doctor``); :func:`get_profile` with no name asks
-:func:`course_utils.runtime.device.has_gpu` itself, only when the environment does not decide.
+This module knows the rule and no hardware: it never imports
+:mod:`course_utils.runtime.device`.
 
 Examples
 --------
@@ -35,7 +39,7 @@ Examples
 ('smoke', 32, 2)
 >>> p.input_shape
 (32, 32, 1)
->>> choose_profile({"NBGRADER_EXECUTION": "autograde", "CI": "true"}, gpu_available=False)
+>>> choose_profile({"NBGRADER_EXECUTION": "autograde", "CI": "true"})
 'grading'
 """
 
@@ -43,7 +47,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Final
 
 ENV_VAR: Final = "COURSE_PROFILE"
@@ -63,6 +67,9 @@ class Profile:
     short_epochs: epochs of each run in a lesson that compares several runs.
     few_shot_per_class: labelled images per class in the small-data lessons
         (overfitting, transfer learning).
+    repeats: how many seeds a comparison of training runs repeats every run over
+        (:attr:`comparison_seeds`); a spread needs two, the lessons' claims are made at
+        three (``cpu`` and ``gpu``).
     seed: the course's default random seed.
     """
 
@@ -75,12 +82,22 @@ class Profile:
     epochs: int
     short_epochs: int
     few_shot_per_class: int
+    repeats: int = 3
     seed: int = 42
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
         """Shape of one image as the models expect it: ``(size, size, 1)``."""
         return (self.image_size, self.image_size, 1)
+
+    @property
+    def comparison_seeds(self) -> tuple[int, ...]:
+        """The seeds a comparison of training runs uses: ``repeats`` seeds from ``seed``.
+
+        >>> get_profile("cpu").comparison_seeds, get_profile("smoke").comparison_seeds
+        ((42, 43, 44), (42, 43))
+        """
+        return tuple(range(self.seed, self.seed + self.repeats))
 
     def as_dict(self) -> dict[str, int | str]:
         """The profile as a plain dictionary (for JSON run records)."""
@@ -102,14 +119,15 @@ GRADING: Final = "grading"
 #: - ``train_size`` 48 (four images per class; lesson 05's tiny-subset check takes 10),
 #:   ``val_size`` and ``test_size`` 24 (two per class: lesson 00's stratified split and its
 #:   test-set figures need every class), ``batch_size`` 16 (three batches an epoch);
-#: - ``few_shot_per_class`` 1: twelve images in lessons 00, 02 and 04's small-data runs.
+#: - ``few_shot_per_class`` 1: twelve images in lessons 00, 02 and 04's small-data runs;
+#: - ``repeats`` 2: the fewest seeds that give a spread.
 #:
 #: Lesson 04 asks for ImageNet weights in every profile but ``smoke``; a graded kernel has
 #: no network (the sandbox), so it falls back to the course's base at once.
 PROFILES: Final[Mapping[str, Profile]] = {
     "smoke": Profile(
         name="smoke", image_size=32, train_size=480, val_size=120, test_size=120,
-        batch_size=32, epochs=2, short_epochs=2, few_shot_per_class=5,
+        batch_size=32, epochs=2, short_epochs=2, few_shot_per_class=5, repeats=2,
     ),
     "cpu": Profile(
         name="cpu", image_size=64, train_size=6000, val_size=1200, test_size=1200,
@@ -121,13 +139,14 @@ PROFILES: Final[Mapping[str, Profile]] = {
     ),
     GRADING: Profile(
         name=GRADING, image_size=32, train_size=48, val_size=24, test_size=24,
-        batch_size=16, epochs=2, short_epochs=2, few_shot_per_class=1,
+        batch_size=16, epochs=2, short_epochs=2, few_shot_per_class=1, repeats=2,
     ),
 }
 
 
 def profile_from_environment(environ: Mapping[str, str]) -> str | None:
-    """The profile the environment decides (rules 1 to 3), or ``None`` when it does not.
+    """The profile the environment decides (rules 1 to 3), or ``None`` when it does not
+    (then :func:`choose_profile` takes ``cpu``).
 
     Raises ``ValueError`` naming the variable and the valid profiles for an unknown
     ``COURSE_PROFILE``.
@@ -148,39 +167,30 @@ def profile_from_environment(environ: Mapping[str, str]) -> str | None:
     return None
 
 
-def choose_profile(environ: Mapping[str, str], gpu_available: bool) -> str:
-    """Name of the profile for this environment and hardware: the whole rule, pure.
+#: Profiles chosen only when asked for by name (``COURSE_PROFILE`` or an argument): no run
+#: has verified their claims and times yet.
+OPT_IN: Final = frozenset({"gpu"})
 
-    >>> choose_profile({"COURSE_PROFILE": "smoke"}, gpu_available=True)
-    'smoke'
-    >>> choose_profile({}, gpu_available=True), choose_profile({}, gpu_available=False)
-    ('gpu', 'cpu')
+#: What the set-up cell and ``course doctor`` add when they find a GPU.
+GPU_NOTE: Final = (
+    f"A GPU is available: the lessons run the verified cpu sizes on it, only faster. "
+    f"{ENV_VAR}=gpu asks for the larger gpu sizes (128x128 images, 18,000 for training), "
+    f"whose times and claims have not been checked on a GPU yet."
+)
+
+
+def choose_profile(environ: Mapping[str, str] | None = None) -> str:
+    """Name of the profile for this environment (``os.environ`` by default): the whole rule.
+
+    Raises ``ValueError`` naming the variable and the valid profiles for an unknown
+    ``COURSE_PROFILE``.
+
+    >>> choose_profile({"COURSE_PROFILE": "smoke"}), choose_profile({})
+    ('smoke', 'cpu')
+    >>> choose_profile({"COURSE_PROFILE": "gpu"})  # the opt-in
+    'gpu'
     """
-    return profile_from_environment(environ) or ("gpu" if gpu_available else "cpu")
-
-
-def select_profile_name(
-    environ: Mapping[str, str] | None = None,
-    has_gpu: Callable[[], bool] | None = None,
-) -> str:
-    """:func:`choose_profile`, asking whether there is a GPU only when it matters.
-
-    ``environ`` defaults to ``os.environ``. ``has_gpu`` is only called when the
-    environment does not decide; by default it is :func:`course_utils.runtime.device.has_gpu`,
-    which imports TensorFlow. Tests inject both arguments.
-
-    >>> select_profile_name({"CI": "true"})
-    'smoke'
-    >>> select_profile_name({}, has_gpu=lambda: False)
-    'cpu'
-    """
-    env = os.environ if environ is None else environ
-    decided = profile_from_environment(env)
-    if decided is not None:
-        return decided
-    if has_gpu is None:
-        from course_utils.runtime.device import has_gpu  # the hardware question, asked lazily
-    return choose_profile(env, gpu_available=has_gpu())
+    return profile_from_environment(os.environ if environ is None else environ) or "cpu"
 
 
 def get_profile(name: str | None = None) -> Profile:
@@ -192,7 +202,7 @@ def get_profile(name: str | None = None) -> Profile:
     64
     """
     if name is None:
-        name = select_profile_name()
+        name = choose_profile()
     key = str(name).strip().lower()
     _check_name(key, source="profile")
     return PROFILES[key]
