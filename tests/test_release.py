@@ -392,6 +392,12 @@ def test_lesson_lookup_errors_name_what_was_expected(tmp_path):
     assert release.find_course_root(COURSE / "source") == COURSE
 
 
+def test_the_course_is_found_beside_the_package_from_any_working_folder(tmp_path, monkeypatch):
+    """A clone installed in editable mode finds its course from outside the clone."""
+    monkeypatch.chdir(tmp_path)
+    assert release.find_course_root() == COURSE
+
+
 def test_course_config_points_nbgrader_at_our_autotests_and_sets_the_grading_rules():
     from traitlets.config.loader import PyFileConfigLoader
 

@@ -96,8 +96,10 @@ def find_course_root(start: str | os.PathLike[str] | None = None) -> Path:
     candidates = []
     for folder in (here, *here.parents):
         candidates += [folder / "assignments", folder]
-    if start is None:
-        candidates.append(Path(__file__).resolve().parents[1] / "assignments")
+    if start is None:  # beside the package: a clone installed in editable mode
+        import course_utils
+
+        candidates.append(Path(course_utils.__file__).resolve().parents[1] / "assignments")
     for candidate in candidates:
         if (candidate / "nbgrader_config.py").is_file() and (candidate / "source").is_dir():
             return candidate
