@@ -12,9 +12,10 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import COURSE
+from conftest import COURSE, LESSON_PROFILE
 
 from course_utils.instructor import release
+from course_utils.runtime import profiles
 
 LESSON = "03_momentum"
 EFFECTIVE = "gradient descent at η/(1-β)"
@@ -163,10 +164,12 @@ def _cnn(text: str) -> tuple[dict, dict, float]:
     return table, changes, share / 100
 
 
-def test_the_cnn_comparison_reports_mean_and_spread_over_three_seeds(lesson_run):
+def test_the_cnn_comparison_reports_mean_and_spread_over_the_profiles_seeds(lesson_run):
     text = _text(lesson_run)
     seeds = _find(r"^loss after \d+ epochs, mean ± spread over seeds \[([\d, ]+)\]", text)[1]
-    assert len(seeds.split(",")) >= 3, seeds
+    expected = profiles.get_profile(LESSON_PROFILE).comparison_seeds
+    assert tuple(int(s) for s in seeds.split(",")) == expected, seeds
+    assert len(expected) >= (3 if LESSON_PROFILE in ("cpu", "gpu") else 2)
     table, changes, _ = _cnn(text)
     for (a, b), both in changes.items():  # each paired change agrees with the table
         for i, (mean, spread, verdict) in zip((0, 2), both, strict=True):
