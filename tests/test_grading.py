@@ -49,7 +49,7 @@ import psutil
 import pytest
 import yaml
 from _attacks import NOISE
-from conftest import expand_autotests
+from conftest import CLAIMS_PROFILE, expand_autotests
 from nbformat.v4 import new_code_cell
 
 from course_utils.instructor import grading, release
@@ -266,13 +266,40 @@ def run(request, prepared_lesson, tmp_path_factory) -> Run:
     return Run(lesson, prepared, expected, result, seconds, work / "class")
 
 
+def covering_students(expected: dict[str, Expected]) -> list[str]:
+    """The fewest students whose scores show every hidden test both passing and failing.
+
+    The solution and the untouched notebook, then, greedily, the wrong answers that lose
+    points on tests no chosen student has lost points on yet, and the tampered notebook
+    (every lesson's test-dependent attacks). ``make test`` compares the two profiles on
+    these; ``make claims`` (``COURSE_CLAIMS_PROFILE`` set) on every student.
+    """
+    chosen = [name for name in ("solution", "untouched", "tampered") if name in expected]
+    full = expected["solution"].scores
+    lost = {task for name in chosen[1:] for task, points in expected[name].scores.items()
+            if points < full[task] and name != "untouched"}
+    for name, want in expected.items():
+        if name in chosen or name in FAULTS or want.status != "graded":
+            continue
+        new = {task for task, points in want.scores.items() if points < full[task]} - lost
+        if new:
+            chosen.append(name)
+            lost |= new
+    return chosen
+
+
 @pytest.fixture(scope="module")
 def smoke_run(run, tmp_path_factory) -> Run:
-    """The same class less the faults, graded unsandboxed in the smoke profile."""
+    """The same class graded unsandboxed in the smoke profile: the students that cover every
+    hidden test (:func:`covering_students`), or all but the faults under ``make claims``."""
     work = tmp_path_factory.mktemp(f"grade-smoke-{run.lesson}")
-    shutil.copytree(run.submissions, work / "class",
-                    ignore=lambda _folder, names: [n for n in names if Path(n).stem in FAULTS])
-    expected = {k: v for k, v in run.expected.items() if k not in FAULTS}
+    names = ([n for n in run.expected if n not in FAULTS] if CLAIMS_PROFILE
+             else covering_students(run.expected))
+    (work / "class").mkdir()
+    for path in run.submissions.iterdir():
+        if path.stem in names:
+            shutil.copy2(path, work / "class" / path.name)
+    expected = {name: run.expected[name] for name in names}
     start = time.perf_counter()
     result = _grade(work / "class", run.lesson, work / "out", profile="smoke",
                     prepared=run.prepared, sandbox=False, cell_timeout=DEFAULT_CELL_TIMEOUT)
@@ -286,6 +313,18 @@ def smoke_run(run, tmp_path_factory) -> Run:
 # --------------------------------------------------------------------------- the cycle
 
 
+def test_the_covering_students_show_every_hidden_test_failing_with_few_notebooks():
+    full = {"a": 1.0, "b": 2.0, "c": 1.0}
+    expected = {"solution": Expected("graded", full),
+                "tampered": Expected("graded", {"a": 0.0, "b": 2.0, "c": 1.0}),
+                "w1": Expected("graded", {"a": 0.0, "b": 2.0, "c": 1.0}),   # nothing new
+                "w2": Expected("graded", {"a": 1.0, "b": 0.0, "c": 1.0}),
+                "w3": Expected("graded", {"a": 1.0, "b": 0.0, "c": 0.0}),
+                "untouched": Expected("graded", {"a": 0.0, "b": 0.0, "c": 0.0}),
+                "kernel_dies": Expected("flagged", {"a": 0.0, "b": 0.0, "c": 0.0})}
+    assert covering_students(expected) == ["solution", "untouched", "tampered", "w2", "w3"]
+
+
 @pytest.mark.slow
 def test_every_submission_gets_exactly_the_expected_points_on_every_task(run):
     assert sorted(g.student for g in run.result.students) == sorted(run.expected)
@@ -297,7 +336,14 @@ def test_every_submission_gets_exactly_the_expected_points_on_every_task(run):
 def test_the_grading_profile_gives_every_submission_the_points_of_the_smoke_profile(run,
                                                                                     smoke_run):
     """The grading profile shrinks the demonstrations, never a grade: the smoke run's
-    scores equal the expected ones, which the grading run's equal too (the test above)."""
+    scores equal the expected ones, which the grading run's equal too (the test above).
+    ``make test`` grades in smoke the students that show every hidden test passing and
+    failing; ``make claims`` grades every student of ``tests/submissions`` in smoke."""
+    if not CLAIMS_PROFILE:
+        lost = {task for name, want in smoke_run.expected.items() if name != "untouched"
+                for task, points in want.scores.items()
+                if points < smoke_run.expected["solution"].scores[task]}
+        assert lost == set(smoke_run.expected["solution"].scores), "a hidden test never fails"
     assert sorted(g.student for g in smoke_run.result.students) == sorted(smoke_run.expected)
     wrong = _points_differ(smoke_run.result, smoke_run.expected)
     assert not wrong, "in the smoke profile:\n" + "\n".join(wrong)
