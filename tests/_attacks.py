@@ -2,8 +2,17 @@
 
 ``HOOKS`` and ``FAKES`` are the two cheating submissions observed (two lines each in an
 ordinary cell of an unsolved notebook got full marks before the integrity scan);
-``NOISE`` is what ``test_grading``'s ``tampered`` student wraps around every answer.
+:func:`paste_setup_copy` hides ``HOOKS`` in a pasted copy of the locked set-up cell (the
+scan once took the copy for the cell nbgrader restores, while the worker ran it as the
+student's code); ``NOISE`` is what ``test_grading``'s ``tampered`` student wraps around
+every answer.
 """
+
+import copy
+import uuid
+
+#: The grade_id of every lesson's locked set-up cell (``release``'s).
+SETUP_ID = "course_setup"
 
 #: The hooks submission, as observed: IPython hooks and transformers that swallow errors.
 HOOKS = '''
@@ -67,3 +76,24 @@ def _noisy(function):
         return function(*args, **kwargs)
     return wrapper
 '''
+
+
+def paste_setup_copy(nb, source=HOOKS):
+    """``nb`` with a copy of its locked set-up cell (metadata and all) pasted right below
+    the original, its code replaced by ``source``; ``nb`` itself is left unchanged.
+
+    nbgrader keeps the last copy of a repeated ``grade_id`` and restores it; the worker's
+    de-duplication keeps the first, so the pasted copy runs as ordinary code. With
+    ``source=None`` the copy keeps the set-up's own code: what an honest student's
+    copy and paste gives.
+    """
+    nb = copy.deepcopy(nb)
+    index = next(i for i, cell in enumerate(nb.cells)
+                 if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == SETUP_ID)
+    pasted = copy.deepcopy(nb.cells[index])
+    if "id" in pasted:  # Jupyter gives a pasted cell an id of its own
+        pasted["id"] = uuid.uuid4().hex[:8]
+    if source is not None:
+        pasted["source"] = source
+    nb.cells.insert(index + 1, pasted)
+    return nb

@@ -7,12 +7,15 @@ marker and an expanded ``### HASHED AUTOTEST``), a failing hidden assert with a 
 message, a written answer with ``<script>`` and ``<img onerror>``, and student outputs
 in HTML, JavaScript, SVG and a widget. Then every lesson's master is put through as if
 it had been autograded, with outputs quoting its tests, and nothing nbgrader itself
-hides from students may come out. No notebook runs.
+hides from students may come out. Beside the feedback, the class's ``grades.csv`` (the
+same gradebook's export) splits each total the way the page and the summary do. No
+notebook runs.
 """
 
 from __future__ import annotations
 
 import copy
+import csv
 import re
 from pathlib import Path
 
@@ -21,6 +24,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from course_utils.instructor import release
+from course_utils.instructor.grading import GradeResult, GradingPlan, StudentGrade, format_summary
 from course_utils.instructor.grading.feedback import (
     HIDDEN_NOTE,
     feedback_notebook,
@@ -29,6 +33,7 @@ from course_utils.instructor.grading.feedback import (
     sanitize_html,
 )
 from course_utils.instructor.grading.gradebook import open_gradebook
+from course_utils.instructor.grading.reports import NBGRADER_COLUMNS, export_grades
 
 ROOT = Path(__file__).resolve().parents[1]
 COURSE = ROOT / "assignments"
@@ -297,3 +302,46 @@ def test_a_lessons_feedback_holds_none_of_its_hidden_test_lines(lesson):
     graded = [c for c in safe.cells if c.metadata.get("nbgrader", {}).get("grade")
               and c.cell_type == "code"]
     assert any(HIDDEN_NOTE in c.source for c in graded)
+
+
+# --------------------------------------------------------------------------- grades.csv
+
+
+def test_grades_csv_splits_each_total_into_autograded_and_manual_like_the_summary(tmp_path):
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    with open_gradebook(url, COURSE_ID) as gb:
+        gb.update_or_create_assignment(LESSON)
+        gb.update_or_create_notebook(LESSON, LESSON)
+        gb.update_or_create_grade_cell("f_works", LESSON, LESSON, max_score=2, cell_type="code")
+        gb.update_or_create_grade_cell("explain", LESSON, LESSON, max_score=1,
+                                       cell_type="markdown")
+        gb.update_or_create_solution_cell("explain", LESSON, LESSON)
+        for student, auto, manual in (("ada", 2, 1), ("ben", 1, None)):
+            gb.update_or_create_student(student)
+            gb.update_or_create_submission(LESSON, student)
+            gb.find_grade("f_works", LESSON, LESSON, student).auto_score = auto
+            gb.find_grade("explain", LESSON, LESSON, student).manual_score = manual
+        gb.db.commit()
+    students = (StudentGrade("ada", "graded", "", 1.0, {"f_works": 2.0, "explain": 1.0}, 2.0,
+                             manual_score=1.0),
+                StudentGrade("ben", "graded", "", 1.0, {"f_works": 1.0, "explain": None}, 1.0))
+    path = export_grades(url, COURSE_ID, LESSON, students, tmp_path / "grades.csv")
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(fh)
+        columns = reader.fieldnames
+        rows = {row["student_id"]: row for row in reader}
+    assert columns == [*NBGRADER_COLUMNS, "autograded_score", "manual_score"], columns
+    assert {s: (r["autograded_score"], r["manual_score"], r["score"], r["max_score"])
+            for s, r in rows.items()} == {"ada": ("2", "1", "3.0", "3.0"),
+                                          "ben": ("1", "", "1.0", "3.0")}
+    plan = GradingPlan({"f_works": 2.0}, {"explain": 1.0}, {})
+    summary = format_summary(GradeResult(LESSON, tmp_path, url, plan, students, (), 1, 1.0,
+                                         *[tmp_path] * 4)).splitlines()
+    assert summary[2].split()[:5] == ["ada", "graded", "2/2", "1/1", "3/3"], summary
+    assert summary[3].split()[:5] == ["ben", "graded", "1/2", "-/1", "1/3"], summary
+
+
+def test_grades_csv_of_no_student_has_the_same_columns(tmp_path):
+    path = export_grades("sqlite://", COURSE_ID, LESSON, (), tmp_path / "grades.csv")
+    assert path.read_text() == ",".join([*NBGRADER_COLUMNS, "autograded_score",
+                                         "manual_score"]) + "\n"

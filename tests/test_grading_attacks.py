@@ -8,7 +8,10 @@ honest students. What each attack must end as:
   replaced ``showtraceback``, an input transformer and an AST transformer that wrap later
   cells in ``try/except BaseException``) and ``fakes`` (objects equal to everything,
   shadowed builtins, NumPy's comparisons and ``course_utils``' checks monkeypatched),
-  each on an unsolved notebook: flagged for review, no autograded points in the gradebook;
+  each on an unsolved notebook, and ``setup_copy`` (the hooks in a pasted copy of the
+  locked set-up cell, below the original, metadata kept: nbgrader would restore that
+  copy, the worker strips its id and runs it): flagged for review, no autograded points
+  in the gradebook;
 - ``snoop`` reads the master, other submissions, the gradebook and ``/proc`` of the
   grader: nothing of them reaches its graded notebook or feedback;
 - ``saboteur`` writes over the gradebook, grades.csv, another student's feedback, the
@@ -18,8 +21,9 @@ honest students. What each attack must end as:
 - ``hog`` allocates 6 GiB, fills the disk, prints a 50 MB line and leaves a ``setsid``
   child: the limits stop each, the child is gone, nothing but the notebook and the
   feedback reach the output;
-- ``honest`` pasted a copy of a test cell above the answer it tests (Jupyter's copy and
-  paste keeps the cell's metadata) and still gets full marks, unflagged;
+- ``honest`` pasted a copy of a test cell above the answer it tests and a copy of the
+  set-up cell below it (Jupyter's copy and paste keeps the cell's metadata) and still
+  gets full marks, unflagged;
 - the input: ``alice.ipynb`` next to ``alice.zip`` (graded once, reported once), a
   student id ``..`` and one ending in a newline (rejected, never used as a folder name),
   and a small zip that would expand to 200 MB (refused, not unpacked).
@@ -44,7 +48,7 @@ from pathlib import Path
 import nbformat
 import psutil
 import pytest
-from _attacks import FAKES, HOOKS
+from _attacks import FAKES, HOOKS, paste_setup_copy
 from nbformat.v4 import new_code_cell
 
 import course_utils
@@ -170,8 +174,9 @@ def _build_class(prepared, folder: Path, course: Path, out: Path) -> None:
                         if c.metadata.get("nbgrader", {}).get("grade_id") == sid)
     honest.cells.insert(answer_index, nbformat.from_dict(
         json.loads(json.dumps(honest.cells[test_index]))))
-    write("honest", honest)
+    write("honest", paste_setup_copy(honest, source=None))
     write("hooks", with_cell(student, HOOKS))
+    write("setup_copy", paste_setup_copy(student, HOOKS))
     write("fakes", with_cell(student, FAKES))
     write("snoop", with_cell(solved, _snoop(course, out)))
     write("saboteur", with_cell(solved, _saboteur(course, out), before=len(solved.cells)))
@@ -212,17 +217,17 @@ def attacked(prepared_lesson, tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_hooks_and_fakes_are_flagged_and_get_no_points(attacked):
+def test_hooks_fakes_and_a_hooked_setup_copy_are_flagged_and_get_no_points(attacked):
     result, prepared, _, _ = attacked
     from nbgrader.api import Gradebook
 
-    for name in ("hooks", "fakes"):
+    for name in ("hooks", "fakes", "setup_copy"):
         grade = result.student(name)
         assert grade.status == "flagged", (name, grade.status, grade.message)
         assert grade.autograded_score == 0, (name, grade.scores)
         assert "withheld" in grade.message
     with Gradebook(result.db_url, prepared.course_id) as gb:
-        for name in ("hooks", "fakes"):
+        for name in ("hooks", "fakes", "setup_copy"):
             (nb,) = gb.find_submission(LESSON, name).notebooks
             assert nb.flagged and nb.score == 0
             if result.student(name).withheld_score is not None:  # its run ended: review it
@@ -306,11 +311,34 @@ def test_input_problems_are_reported_once_and_never_used_as_paths(attacked):
     assert report["sandboxed"] is True
 
 
+def test_bad_input_is_refused_before_the_output_folder_is_touched(tmp_path, capsys):
+    from course_utils.instructor.cli import main as course
+
+    empty, other = tmp_path / "empty", tmp_path / "other"
+    empty.mkdir()
+    other.mkdir()
+    (other / "notes.txt").write_text("no notebooks here")
+    new, used = tmp_path / "new-out", tmp_path / "used-out"
+    used.mkdir()
+    for folder, reason in ((empty, "no submissions"), (other, "no submissions"),
+                           (tmp_path / "missing", "submissions folder not found")):
+        for out in (new, used):
+            with pytest.raises(FileNotFoundError, match=reason):
+                grading.grade_submissions(folder, LESSON, course_root=COURSE, out_dir=out,
+                                          sandbox=False)
+        status = course(["grade", str(folder), "--assignment", LESSON, "--course", str(COURSE),
+                         "--out", str(new)])
+        assert status == 2 and reason in capsys.readouterr().err
+        assert not new.exists(), f"{folder.name}: the output folder was created"
+        assert list(used.iterdir()) == [], f"{folder.name}: {list(used.iterdir())} was created"
+
+
 @pytest.mark.slow
 def test_one_run_per_output_folder(attacked, tmp_path):
     result, prepared, course, _ = attacked
     from course_utils.instructor.grading.grader import _locked
 
+    (tmp_path / "ada.ipynb").write_text(nbformat.writes(nbformat.v4.new_notebook()))
     with _locked(result.out_dir):
         with pytest.raises(RuntimeError, match="another course grade run is using"):
             grading.grade_submissions(tmp_path, LESSON, course_root=course, prepared=prepared)

@@ -19,13 +19,14 @@ from pathlib import Path
 import nbformat
 import pytest
 import yaml
-from _attacks import FAKES, HOOKS, NOISE
+from _attacks import FAKES, HOOKS, NOISE, paste_setup_copy
 from conftest import expand_autotests
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_raw_cell
 
 from course_utils.instructor import release
 from course_utils.instructor.grading import make_submission, solution_answers
 from course_utils.instructor.grading.integrity import Finding, scan_notebook, scan_source
+from course_utils.instructor.grading.submissions import notebook_to_grade
 
 ROOT = Path(__file__).resolve().parents[1]
 COURSE = ROOT / "assignments"
@@ -288,18 +289,50 @@ def test_a_pasted_copy_of_a_visible_test_is_the_instructors_code():
         "rebinds the builtin all, which the tests rely on"]
 
 
-def test_a_repeated_locked_id_loses_it_like_nbgrader_deduplicate_ids_does():
+def _ids(nb):
+    return [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
+
+
+def test_a_repeated_locked_id_stays_on_one_copy_and_the_others_are_scanned_as_the_worker_runs_them():
     released = _released()
+    claim = _meta("f_works", grade=True, locked=True, points=1)
+    # An earlier cell claiming the test's id: the worker strips its metadata and runs it.
     nb = copy.deepcopy(released)
-    # An earlier cell claiming the test's id: nbgrader strips its metadata and runs it.
-    nb.cells.insert(1, new_code_cell("all = max", metadata=_meta("f_works", grade=True,
-                                                                  locked=True, points=1)))
+    nb.cells.insert(1, new_code_cell("all = max", metadata=copy.deepcopy(claim)))
     assert [(f.cell, f.grade_id) for f in scan_notebook(nb, released)] == [(1, None)]
-    # A later one keeps the id and is put back; the original runs as it was released.
+    assert _ids(notebook_to_grade(nb, released)) == ["setup", None, None, "f", "f_works"]
+    # A later one too: the original, in its released place, keeps the id and is put back
+    # (nbgrader alone would keep the last copy; the worker de-duplicates first).
     nb = copy.deepcopy(released)
-    nb.cells.append(new_code_cell("all = max", metadata=_meta("f_works", grade=True,
-                                                               locked=True, points=1)))
+    nb.cells.append(new_code_cell("all = max", metadata=copy.deepcopy(claim)))
+    assert [(f.cell, f.grade_id) for f in scan_notebook(nb, released)] == [(4, None)]
+    assert _ids(notebook_to_grade(nb, released)) == ["setup", None, "f", "f_works", None]
+    # A copy above the original keeps the id and is put back; the original below runs
+    # as it was released.
+    nb = copy.deepcopy(released)
+    nb.cells.insert(0, new_code_cell("all = max", metadata=copy.deepcopy(nb.cells[0].metadata)))
     assert scan_notebook(nb, released) == []
+    assert _ids(notebook_to_grade(nb, released)) == ["setup", None, None, "f", "f_works"]
+
+
+def test_hooks_in_a_pasted_copy_of_the_locked_setup_cell_are_flagged():
+    student = release.read_notebook(ROOT / "notebooks" / f"{LESSONS[0]}.ipynb")
+    nb = paste_setup_copy(student)  # the copy below the original, metadata kept
+    pasted = next(i for i, c in enumerate(nb.cells) if c.source == HOOKS)
+    graded = notebook_to_grade(nb, student)
+    assert "nbgrader" not in graded.cells[pasted].metadata, "the worker runs the copy as code"
+    findings = scan_notebook(nb, student)
+    assert findings, "hooks pasted into a copy of the set-up cell went unseen"
+    assert {(f.cell, f.grade_id) for f in findings} == {(pasted, None)}
+    assert {2, 3, 5, 6, 7, 17} <= {f.line for f in findings}
+
+
+def test_an_honest_pasted_copy_of_the_setup_cell_is_not_flagged():
+    student = release.read_notebook(ROOT / "notebooks" / f"{LESSONS[0]}.ipynb")
+    master = release.read_notebook(release.master_path(LESSONS[0], COURSE))
+    solved = make_submission(student, solution_answers(master))
+    assert scan_notebook(paste_setup_copy(solved, source=None), student) == []
+    assert scan_notebook(paste_setup_copy(student, source=None), student) == []
 
 
 def test_a_binding_hides_a_magic_typed_without_percent_only_where_the_line_is_python():

@@ -9,6 +9,7 @@ tests read those lines.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import copy
 import functools
@@ -25,6 +26,8 @@ import psutil
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
+from course_utils.instructor.cli import main as course
+from course_utils.instructor.grading.cli import configure_parser, limits_from_args
 from course_utils.instructor.grading.sandbox import (
     SANDBOX_HOME,
     GiB,
@@ -40,6 +43,8 @@ from course_utils.instructor.grading.sandbox import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
+COURSE = ROOT / "assignments"
+LESSON = "00_workflow"
 PROBLEM = sandbox_problem()
 
 
@@ -336,6 +341,93 @@ def test_the_sandbox_says_why_it_cannot_run_without_bubblewrap(tmp_path, monkeyp
     assert problem is not None and problem.startswith("bubblewrap (bwrap) is not installed")
     with pytest.raises(SandboxError, match="cannot be run in a sandbox.*apt-get install bubblewrap"):
         check_sandbox()
+
+
+def _class_of_one(folder: Path) -> Path:
+    """A class whose one submission is not a notebook: graded as ``invalid``, no kernel."""
+    folder.mkdir()
+    (folder / "ada.ipynb").write_text("not a notebook")
+    return folder
+
+
+def test_course_grade_refuses_without_a_sandbox_naming_the_flag(tmp_path, monkeypatch, capsys):
+    folder = _class_of_one(tmp_path / "class")
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))  # no bwrap on it
+    out = tmp_path / "out"
+    status = course(["grade", str(folder), "--assignment", LESSON, "--course", str(COURSE),
+                     "--out", str(out)])
+    err = capsys.readouterr().err
+    assert status == 2, err
+    assert "bubblewrap (bwrap) is not installed" in err, err
+    assert "pass --unsandboxed to course grade" in err, err
+    assert not out.exists(), "the refusal touched the output folder"
+
+
+def test_an_unsandboxed_run_says_so_in_its_report_and_summary(tmp_path, capsys, prepared_lesson):
+    prepared_lesson(LESSON)  # generated once per session; course grade finds it cached
+    folder = _class_of_one(tmp_path / "class")
+    out = tmp_path / "out"
+    status = course(["grade", str(folder), "--assignment", LESSON, "--course", str(COURSE),
+                     "--out", str(out), "--unsandboxed", "--jobs", "1"])
+    printed = capsys.readouterr()
+    assert status == 0, printed.err
+    assert "WARNING: graded WITHOUT the sandbox (--unsandboxed)" in printed.out, printed.out
+    report = json.loads((out / "reports" / LESSON / "grading_report.json").read_text())
+    assert report["sandboxed"] is False
+    assert [(s["student"], s["status"]) for s in report["students"]] == [("ada", "invalid")]
+
+
+def _grade_args(*options: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    configure_parser(parser)
+    return parser.parse_args(["class", "--assignment", LESSON, *options])
+
+
+def test_every_limit_has_an_option_checked_at_the_door(capsys):
+    limits = limits_from_args(_grade_args("--memory", "2", "--processes", "50",
+                                          "--cpu-seconds", "120", "--disk", "16",
+                                          "--output", "0.5"))
+    assert limits == Limits(memory_bytes=2 * GiB, processes=50, cpu_seconds=120,
+                            disk_bytes=16 * MiB, output_bytes=MiB // 2)
+    assert limits_from_args(_grade_args()) is None
+    assert limits_from_args(_grade_args("--processes", "64")) == Limits(processes=64)
+    for option, value, expected in (("--memory", "0", "a positive number"),
+                                    ("--processes", "1.5", "a positive whole number"),
+                                    ("--cpu-seconds", "-3", "a positive whole number"),
+                                    ("--disk", "nan", "a positive number"),
+                                    ("--output", "lots", "a positive number")):
+        with pytest.raises(SystemExit):
+            _grade_args(option, value)
+        err = capsys.readouterr().err
+        assert f"argument {option}: expected {expected}, got {value!r}" in err, err
+    with pytest.raises(ValueError, match="--memory, --disk: limits need the sandbox, which "
+                                         "--unsandboxed turns off"):
+        limits_from_args(_grade_args("--unsandboxed", "--memory", "2", "--disk", "64"))
+
+
+def test_course_grade_refuses_limits_with_unsandboxed_before_touching_anything(tmp_path, capsys):
+    out = tmp_path / "out"
+    status = course(["grade", str(_class_of_one(tmp_path / "class")), "--assignment", LESSON,
+                     "--course", str(COURSE), "--out", str(out), "--unsandboxed",
+                     "--processes", "64"])
+    assert status == 2
+    assert "--processes: limits need the sandbox" in capsys.readouterr().err
+    assert not out.exists()
+
+
+@needs_sandbox
+def test_limits_given_on_the_command_line_bind_the_kernel(tmp_path):
+    limits = limits_from_args(_grade_args("--processes", "50", "--cpu-seconds", "120",
+                                          "--disk", "16"))
+    _, nb = _run([PROBE,
+                  "import resource\nprint(json.dumps({'rlimits': ['ok', {n: resource.getrlimit("
+                  "getattr(resource, n))[0] for n in ('RLIMIT_NPROC', 'RLIMIT_CPU')}]}))",
+                  "def fill():\n    with open('big.bin', 'wb') as f:\n"
+                  "        for _ in range(32):\n            f.write(bytes(2**20))\n"
+                  "probe('write_32_mib', fill)"], tmp_path, limits)
+    seen = _results(nb)
+    assert seen["rlimits"][1] == {"RLIMIT_NPROC": 50, "RLIMIT_CPU": 120}, seen
+    assert seen["write_32_mib"] == ["failed", "OSError"], seen
 
 
 def test_limits_are_validated():

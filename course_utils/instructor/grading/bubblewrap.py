@@ -158,8 +158,8 @@ def check_sandbox(*, path: str | None = None) -> None:
         raise SandboxError(
             f"students' notebooks cannot be run in a sandbox on this machine: {problem}. "
             "Grading without the sandbox lets a notebook read the masters, the gradebook "
-            "and other submissions: only do it, with the explicit unsandboxed option, for "
-            "notebooks you trust")
+            "and other submissions: only for notebooks you trust, pass --unsandboxed to "
+            "course grade (sandbox=False to grade_submissions)")
 
 
 def _namespace_args(*, as_root: bool) -> list[str]:

@@ -121,7 +121,8 @@ def grade_submissions(
     notebook_timeout: seconds per submission before its worker is killed.
     sandbox: run each kernel in the sandbox (:mod:`course_utils.instructor.grading.sandbox`);
         ``False`` only where none can run, and the report says so.
-    limits: the sandbox's per-submission :class:`~course_utils.instructor.grading.sandbox.Limits`.
+    limits: the sandbox's per-submission :class:`~course_utils.instructor.grading.sandbox.Limits`
+        (``ValueError`` with ``sandbox=False``: nothing would enforce them).
     rerun: ``"merge"``, ``"replace"`` or ``"resume"`` (see :data:`RERUN_MODES`).
     progress: called as ``progress(grade, done, total)`` after each submission.
     scheduler: grade on a Dask cluster (:mod:`course_utils.instructor.grading.cluster`): its
@@ -162,28 +163,31 @@ def grade_submissions(
 
         cluster.check_scheduler(scheduler)
 
-    with _locked(out):
-        work_root = out / ".work"
-        if work_root.exists():  # left by a run that was killed (the lock says none runs now)
-            shutil.rmtree(work_root)
-        work_root.mkdir(parents=True)
-        try:
-            return _grade_locked(
-                source, assignment, out=out, work_root=work_root, root=root, jobs=jobs,
-                db_url=db_url, prepared=prepared, cell_timeout=cell_timeout,
-                notebook_timeout=notebook_timeout, sandbox_settings=sandbox_settings,
-                rerun=rerun, progress=progress, started=started, scheduler=scheduler)
-        finally:
-            shutil.rmtree(work_root, ignore_errors=True)
+    # The input is read (archives unpacked into a folder of this run's own) before the
+    # output folder is touched: an empty or unreadable input creates nothing there.
+    with tempfile.TemporaryDirectory(prefix="course-grade-input-") as staging:
+        subs = find_submissions(source, assignment, staging=staging)
+        with _locked(out):
+            work_root = out / ".work"
+            if work_root.exists():  # left by a run that was killed (the lock says none runs now)
+                shutil.rmtree(work_root)
+            work_root.mkdir(parents=True)
+            try:
+                return _grade_locked(
+                    subs, assignment, out=out, work_root=work_root, root=root, jobs=jobs,
+                    db_url=db_url, prepared=prepared, cell_timeout=cell_timeout,
+                    notebook_timeout=notebook_timeout, sandbox_settings=sandbox_settings,
+                    rerun=rerun, progress=progress, started=started, scheduler=scheduler)
+            finally:
+                shutil.rmtree(work_root, ignore_errors=True)
 
 
-def _grade_locked(source: Path, assignment: str, *, out: Path, work_root: Path, root: Path,
-                  jobs: int, db_url: str, prepared: PreparedAssignment | None,
+def _grade_locked(subs: list[Submission], assignment: str, *, out: Path, work_root: Path,
+                  root: Path, jobs: int, db_url: str, prepared: PreparedAssignment | None,
                   cell_timeout: int | None, notebook_timeout: float,
                   sandbox_settings: dict | None, rerun: str,
                   progress: Callable[[StudentGrade, int, int], None] | None,
                   started: float, scheduler: object | None = None) -> GradeResult:
-    subs = find_submissions(source, assignment, staging=work_root / "unpacked")
     if prepared is None:
         prepared = prepare_assignment(assignment, work_root, course_root=root)
     if out != root:
@@ -319,6 +323,9 @@ def _read_records(folder: Path) -> dict[str, StudentGrade]:
 def _sandbox_settings(sandbox: bool, limits: object | None) -> dict | None:
     """What the workers need to sandbox their kernels; checks the sandbox can run."""
     if not sandbox:
+        if limits is not None:
+            raise ValueError("limits: limits need the sandbox, which sandbox=False turns off; "
+                             "drop the limits or grade in the sandbox")
         return None
     from course_utils.instructor.grading import sandbox as sandboxing
 

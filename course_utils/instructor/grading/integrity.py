@@ -28,13 +28,15 @@ before the kernel ever runs (the student's code cannot intercept it):
   (``__eq__``, ``__bool__``, ``__float__``, ``__array__``, ``__sub__``,
   ``__getattr__`` ...); ``__init__``, ``__call__``, ``__repr__``, ``__str__`` are fine.
 
-Which cells: every code cell the student wrote or could edit. Cells that are locked
-in the student version (matched by nbgrader ``grade_id``, as nbgrader's
-``DeduplicateIds`` and ``OverwriteCells`` do) are put back from the gradebook before
-anything runs, so they are the instructor's code whatever the submission holds; so is
-a verbatim copy of any code cell of the student version (Jupyter's copy and paste, an
-unlocked instructor cell left as it was). A cell that does not parse is not a finding:
-it fails its own task.
+Which cells: every code cell the student wrote or could edit, in the notebook the
+worker runs (:func:`~course_utils.instructor.grading.submissions.notebook_to_grade`: a
+``grade_id`` repeated in the submission is kept on one copy and stripped from the
+others, which then run as the student's code). Cells that still carry the ``grade_id``
+of a cell locked in the student version are put back from the gradebook by nbgrader's
+``OverwriteCells`` before anything runs, so they are the instructor's code whatever the
+submission holds; so is a verbatim copy of any code cell of the student version
+(Jupyter's copy and paste, an unlocked instructor cell left as it was). A cell that does
+not parse is not a finding: it fails its own task.
 
 Limits, on purpose: a static scan cannot prove code harmless, only that it uses none
 of these levers, and it reads names flow-insensitively (a name bound to a module
@@ -73,6 +75,7 @@ from course_utils.instructor.grading.integrity_rules import (
     Finding,
 )
 from course_utils.instructor.grading.integrity_scanner import scan_cell
+from course_utils.instructor.grading.submissions import notebook_to_grade
 
 __all__ = [
     "CODE_MAGICS", "HARMLESS_CELL_MAGICS", "HARMLESS_LINE_MAGICS", "PROTECTED_NAMES", "Finding",
@@ -104,10 +107,13 @@ def scan_notebook(nb: Any, released: Any) -> list[Finding]:
     """The findings in every cell of ``nb`` the student wrote or could edit.
 
     ``nb`` is the submitted notebook and ``released`` the student version it was made
-    from (both ``NotebookNode`` or plain dicts of the notebook's JSON). Cells locked in
-    ``released`` are put back by nbgrader before anything runs and are not scanned (a
-    locked cell whose source differs counts as put back, not as the student's); nor is
-    a verbatim copy of any code cell of ``released`` (the instructor's code).
+    from (both ``NotebookNode`` or plain dicts of the notebook's JSON). The scan reads the
+    notebook the worker runs, a repeated ``grade_id`` kept on one copy only
+    (:func:`~course_utils.instructor.grading.submissions.notebook_to_grade`). Cells that
+    keep the id of a cell locked in ``released`` are put back by nbgrader before anything
+    runs and are not scanned (a locked cell whose source differs counts as put back, not
+    as the student's); a copy that lost its id is the student's code. Nor is a verbatim
+    copy of any code cell of ``released`` scanned (the instructor's code).
 
     >>> import nbformat
     >>> meta = {"nbgrader": {"grade_id": "f", "solution": True, "grade": False}}
@@ -118,11 +124,15 @@ def scan_notebook(nb: Any, released: Any) -> list[Finding]:
     >>> [f.describe() for f in scan_notebook(nb, released)]
     ['cell 1, line 1: rebinds the builtin all, which the tests rely on']
     """
-    cells = _cells(nb, "nb")
+    _cells(nb, "nb")
     released_cells = _cells(released, "released")
+    # What the worker runs, repeated ids stripped: nbgrader's own DeduplicateIds then has
+    # nothing left to strip, so every cell still carrying a grade_id keeps it.
+    cells = _cells(notebook_to_grade(nb, released), "nb")
     locked = _locked_cells(released_cells)
     copies = {_normalise(_source(c)) for c in released_cells if _cell_type(c) == "code"}
-    kept = _surviving_ids(cells)
+    kept = {i for i, cell in enumerate(cells)
+            if isinstance(_nbgrader_meta(cell).get("grade_id"), str)}
     runs: list[tuple[int, str, str | None, str]] = []  # index, source, grade_id, role
     for index, cell in enumerate(cells):
         meta = _nbgrader_meta(cell)
@@ -174,11 +184,6 @@ def _nbgrader_meta(cell: Mapping[str, Any]) -> Mapping[str, Any]:
     return meta if isinstance(meta, Mapping) else {}
 
 
-def _marked(meta: Mapping[str, Any]) -> bool:
-    """nbgrader's ``is_grade or is_solution or is_locked`` (what ``DeduplicateIds`` reads)."""
-    return bool(meta.get("grade") or meta.get("solution") or meta.get("locked"))
-
-
 def _locked_cells(cells: list[Any]) -> dict[str, tuple[str, str, bool]]:
     """grade_id -> (cell type, source, is a test) of the cells nbgrader puts back."""
     locked = {}
@@ -189,27 +194,6 @@ def _locked_cells(cells: list[Any]) -> dict[str, tuple[str, str, bool]]:
                 and (meta.get("grade") or meta.get("locked")):
             locked[grade_id] = (_cell_type(cell), _source(cell), bool(meta.get("grade")))
     return locked
-
-
-def _surviving_ids(cells: list[Any]) -> set[int]:
-    """Indices of cells that keep their grade_id through nbgrader's ``DeduplicateIds``.
-
-    It walks the notebook backwards and strips the nbgrader metadata of every earlier
-    marked cell that repeats an id; unmarked cells keep theirs.
-    """
-    seen: set[str] = set()
-    kept = set()
-    for index in range(len(cells) - 1, -1, -1):
-        meta = _nbgrader_meta(cells[index])
-        grade_id = meta.get("grade_id")
-        if not isinstance(grade_id, str):
-            continue
-        if not _marked(meta):
-            kept.add(index)
-        elif grade_id not in seen:
-            seen.add(grade_id)
-            kept.add(index)
-    return kept
 
 
 def _normalise(source: str) -> str:

@@ -29,14 +29,14 @@ def write_reports(prepared: PreparedAssignment, out: Path, reports: Path, db_url
     """Write the class's reports into ``reports`` and return the :class:`GradeResult`.
 
     ``students`` are every student of the assignment in the gradebook, so
-    ``grades.csv`` (nbgrader's export of that gradebook) and ``grading_report.json``
-    hold the same students with the same totals.
+    ``grades.csv`` (nbgrader's export of that gradebook, with the autograded and manual
+    parts beside nbgrader's total) and ``grading_report.json`` hold the same students
+    with the same scores.
     """
     plan = prepared.plan
     assignment = prepared.assignment
     grades_csv = reports / "grades.csv"
-    export_grades(db_url, prepared.course_id, assignment, [g.student for g in students],
-                  grades_csv)
+    export_grades(db_url, prepared.course_id, assignment, students, grades_csv)
 
     tasks = []
     for kind, cells in (("auto", plan.autograded), ("manual", plan.manual)):
@@ -83,29 +83,52 @@ def write_reports(prepared: PreparedAssignment, out: Path, reports: Path, db_url
                        rerun=rerun, rejected=rejected)
 
 
-def export_grades(db_url: str, course_id: str, assignment: str, students: Sequence[str],
-                  path: Path) -> Path:
-    """Write ``grades.csv`` with nbgrader's own exporter, one row per given student.
+#: The columns ``grades.csv`` adds to nbgrader's export: the score split as the summary,
+#: the report and the Formgrader give it (``manual_score`` empty until graded by hand).
+SPLIT_COLUMNS = ("autograded_score", "manual_score")
+#: nbgrader's own export columns (what an export of no student holds).
+NBGRADER_COLUMNS = ("assignment", "duedate", "timestamp", "student_id", "last_name",
+                    "first_name", "email", "raw_score", "late_submission_penalty", "score",
+                    "max_score")
+
+
+def export_grades(db_url: str, course_id: str, assignment: str,
+                  students: Sequence[StudentGrade], path: Path) -> Path:
+    """Write ``grades.csv``: nbgrader's own export, one row per given student, plus the split.
 
     nbgrader's ``export`` lists every student the gradebook knows, with a zero for an
     assignment they never handed in (they may belong to another lesson, or have been
     removed by a replacing run); here only ``students`` are exported, so the file holds
-    exactly the students of the report. Columns are nbgrader's: ``score`` is the total,
-    autograded plus manual.
+    exactly the students of the report. nbgrader's columns are kept as they are
+    (``score`` is the total, autograded plus manual, an ungraded written answer counting
+    0); :data:`SPLIT_COLUMNS` follow them: ``autograded_score`` and ``manual_score``
+    (empty while a written answer awaits the Formgrader), from the same gradebook.
     """
     from nbgrader.plugins import CsvExportPlugin
 
     from course_utils.instructor.grading.gradebook import open_gradebook
 
+    split = {g.student: (f"{g.autograded_score:g}",
+                         "" if g.manual_score is None else f"{g.manual_score:g}")
+             for g in students}
     with io.atomic_path(path) as tmp:
+        rows: list[dict[str, str]] = []
+        columns = list(NBGRADER_COLUMNS)
         if students:
             plugin = CsvExportPlugin(to=str(tmp), assignment=[assignment],
-                                     student=list(students))
+                                     student=list(split))
             with open_gradebook(db_url, course_id) as gb:
                 plugin.export(gb)
-        else:
-            tmp.write_text("assignment,duedate,timestamp,student_id,last_name,first_name,email,"
-                           "raw_score,late_submission_penalty,score,max_score\n")
+            with open(tmp, newline="") as fh:
+                reader = csv.DictReader(fh)
+                columns = list(reader.fieldnames or columns)
+                rows = list(reader)
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, [*columns, *SPLIT_COLUMNS], lineterminator="\n")
+            writer.writeheader()
+            for row in rows:
+                auto, manual = split.get(row.get("student_id", ""), ("", ""))
+                writer.writerow(row | dict(zip(SPLIT_COLUMNS, (auto, manual), strict=True)))
     return path
 
 
@@ -136,8 +159,9 @@ def plot_score_histogram(scores: Sequence[float], *, max_score: float, title: st
 def format_summary(result: GradeResult) -> str:
     """The class's results as two plain-text tables (students, then tasks).
 
-    Scores are written as in ``grades.csv`` and the Formgrader: the autograded part,
-    the manual part (``-`` until graded) and the total.
+    Scores are split as in ``grades.csv`` (``autograded_score``, ``manual_score``,
+    ``score``) and the Formgrader: the autograded part, the manual part (``-`` until
+    graded; an empty cell in ``grades.csv``) and the total.
 
     >>> from course_utils.instructor.grading import GradeResult, GradingPlan, StudentGrade
     >>> plan = GradingPlan({"t": 2.0}, {"essay": 3.0}, {})

@@ -26,7 +26,7 @@ import hashlib
 import os
 import re
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -200,6 +200,36 @@ def _notebook_problem(path: Path) -> str | None:
     return None
 
 
+def notebook_to_grade(nb: Any, released: Any) -> Any:
+    """A copy of ``nb`` as the worker hands it to nbgrader: repeated grade ids stripped.
+
+    This is the one rule for a ``grade_id`` that appears more than once
+    (:func:`deduplicate_grade_ids`, in the order of ``released``, the student version).
+    The worker grades this copy and the integrity scan reads it, so a cell counts as
+    restored by nbgrader only if it still carries nbgrader metadata here. ``nb`` and
+    ``released`` are ``NotebookNode`` or plain dicts of the notebook's JSON; neither is
+    changed.
+
+    >>> import nbformat
+    >>> setup = nbformat.v4.new_code_cell("import numpy as np", metadata={
+    ...     "nbgrader": {"grade_id": "course_setup", "locked": True}})
+    >>> released = nbformat.v4.new_notebook(cells=[setup])
+    >>> pasted = nbformat.v4.new_code_cell("get_ipython()", metadata=setup.metadata)
+    >>> nb = nbformat.v4.new_notebook(cells=[setup, pasted])
+    >>> [_grade_id(c) for c in notebook_to_grade(nb, released).cells]
+    ['course_setup', None]
+    """
+    import copy
+
+    import nbformat
+
+    graded = nbformat.from_dict(copy.deepcopy(nb))
+    order = [grade_id for cell in _cells_of(released)
+             if (grade_id := _grade_id(cell)) is not None]
+    deduplicate_grade_ids(graded, order)
+    return graded
+
+
 def deduplicate_grade_ids(nb: Any, order: Sequence[str]) -> list[int]:
     """Strip nbgrader metadata from repeated graded cells, in place; their indices.
 
@@ -208,7 +238,8 @@ def deduplicate_grade_ids(nb: Any, order: Sequence[str]) -> list[int]:
     copy, which may sit above the answer it tests. Here, for each id in ``order``
     (the released notebook's), the first copy after the previously kept graded
     cell keeps the metadata, so the kept cells follow the released order; the
-    other copies become ordinary cells.
+    other copies become ordinary cells (and run as the student's code: the
+    integrity scan reads them so, see :func:`notebook_to_grade`).
 
     >>> import nbformat
     >>> def cell(i):
@@ -220,9 +251,9 @@ def deduplicate_grade_ids(nb: Any, order: Sequence[str]) -> list[int]:
     [None, 'answer', 'test']
     """
     where: dict[str, list[int]] = {}
-    for i, cell in enumerate(nb.cells):
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        if grade_id:
+    for i, cell in enumerate(_cells_of(nb)):
+        grade_id = _grade_id(cell)
+        if grade_id is not None:
             where.setdefault(grade_id, []).append(i)
     keep: set[int] = set()
     last = -1
@@ -243,3 +274,16 @@ def deduplicate_grade_ids(nb: Any, order: Sequence[str]) -> list[int]:
                 del nb.cells[i].metadata["nbgrader"]
                 stripped.append(i)
     return sorted(stripped)
+
+
+def _cells_of(nb: Any) -> list[Any]:
+    cells = nb.get("cells") if isinstance(nb, Mapping) else getattr(nb, "cells", None)
+    return cells if isinstance(cells, list) else []
+
+
+def _grade_id(cell: Any) -> str | None:
+    """A cell's nbgrader ``grade_id``; ``None`` when it has none (or metadata is malformed)."""
+    meta = cell.get("metadata") if isinstance(cell, Mapping) else None
+    meta = meta.get("nbgrader") if isinstance(meta, Mapping) else None
+    grade_id = meta.get("grade_id") if isinstance(meta, Mapping) else None
+    return grade_id if isinstance(grade_id, str) and grade_id else None

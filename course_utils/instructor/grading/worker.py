@@ -26,7 +26,7 @@ from typing import Any, Final
 from course_utils.instructor import release
 from course_utils.instructor.grading.assignment import PreparedAssignment
 from course_utils.instructor.grading.gradebook import sqlite_url
-from course_utils.instructor.grading.submissions import Submission, deduplicate_grade_ids
+from course_utils.instructor.grading.submissions import Submission, notebook_to_grade
 from course_utils.runtime import io, profiles
 
 NOTEBOOK_TIMEOUT: Final = 900
@@ -70,7 +70,8 @@ def make_job(sub: Submission, prepared: PreparedAssignment, work: Path, *,
 
     It holds a copy of the generated course, a copy of its gradebook, the submission
     (repeated graded cells stripped, see
-    :func:`~course_utils.instructor.grading.submissions.deduplicate_grade_ids`) and ``job.json``;
+    :func:`~course_utils.instructor.grading.submissions.notebook_to_grade`: the integrity scan
+    reads the same copy) and ``job.json``;
     ``sandbox`` is what the worker needs to start the kernel in the sandbox (``None``:
     unsandboxed), ``profile`` the runtime profile the notebook runs in
     (:func:`grading_profile`). Nothing in it names a path outside it, so it can be graded
@@ -82,10 +83,7 @@ def make_job(sub: Submission, prepared: PreparedAssignment, work: Path, *,
     release.copy_course(prepared.course, work, [assignment])
     shutil.copyfile(prepared.course / "gradebook.db", work / "gradebook.db")
     folder = work / "submitted" / sub.student / assignment
-    nb = release.read_notebook(sub.notebook)
-    order = [c.metadata["nbgrader"]["grade_id"] for c in released.cells
-             if c.get("metadata", {}).get("nbgrader", {}).get("grade_id")]
-    deduplicate_grade_ids(nb, order)
+    nb = notebook_to_grade(release.read_notebook(sub.notebook), released)
     io.write_text(folder / f"{assignment}.ipynb", nbformat.writes(nb))
     if sub.timestamp:
         io.write_text(folder / "timestamp.txt", sub.timestamp)
