@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import re
 
-from conftest import COURSE, LESSON_PROFILE
+import pytest
+from conftest import CLAIMS_PROFILE, COURSE, LESSON_PROFILE
 
 from course_utils.instructor import release
 from course_utils.runtime import profiles
@@ -49,14 +50,18 @@ def test_lesson_claims_hold_on_the_real_run(lesson_run):
     figures = sum("image/png" in o.get("data", {}) for c in run.nb.cells
                   for o in c.get("outputs", []))
     assert figures >= 6, "images, augmentation, curves, predictions, confusion, random labels"
-    # Random labels are memorised (training accuracy ~100 %), validation stays at chance.
+    # "It still fits nearly every one of those labels ... on the validation images it stays
+    # at chance (1 in 12)": 600 images in the cpu profile, 99 % of them fitted.
     m = re.search(r"training accuracy (\d+)%, validation accuracy (\d+)%", text)
-    assert m and int(m.group(1)) >= 95 and int(m.group(2)) <= 25, m and m.group(0)
+    nearly_all = 99 if CLAIMS_PROFILE else 90
+    assert m and int(m.group(1)) >= nearly_all and int(m.group(2)) <= 17, m and m.group(0)
     counts = re.search(r"training: (\d+) of (\d+) random labels fitted; validation: (\d+) of "
                        r"(\d+) true labels right, where guessing gets about (\d+)", text)
     assert counts, "the counts of the random-label run were not printed"
     fitted, size, right, val_size, chance = map(int, counts.groups())
-    assert size == profile.few_shot_per_class * 12 and fitted >= 0.95 * size, counts.group(0)
+    assert size == 40 * profile.few_shot_per_class and fitted >= nearly_all / 100 * size, (
+        counts.group(0))
+    assert size >= (600 if CLAIMS_PROFILE else 200), "a set too small to convince"
     assert right <= 2 * chance and chance == round(val_size / 12), counts.group(0)
     # Rank-k accuracy never falls as k grows.
     ranks = [float(v) for v in re.findall(r"rank-\d accuracy on the test set: ([\d.]+)%", text)]
@@ -68,3 +73,17 @@ def test_lesson_claims_hold_on_the_real_run(lesson_run):
     assert (run_dir / "curves.png").is_file()
     last = f"epoch_{profile.epochs:04d}.keras (after epoch {profile.epochs})"
     assert f"resuming from {last}" in text
+
+
+@pytest.mark.claims
+def test_claim_the_cpu_runs_mistakes_miss_a_finger_and_rarely_only_the_hand(lesson_run):
+    """The rubric of the written answer: "In the cpu run nearly every mistake misses the count
+    by one finger on the right hand ... mistakes that only confuse the hand are rare"."""
+    text = lesson_run(LESSON).stream()
+    m = re.search(r"^(\d+) mistakes on (\d+) test images: (\d+)% only confuse the hand, (\d+) "
+                  r"miss the count by one finger \((\d+) of them with the hand right\)", text, re.M)
+    assert m, "the confusions of the run were not printed"
+    mistakes, _, hand_only, one_finger, same_hand = map(int, m.groups())
+    assert mistakes > 0 and hand_only <= 20, m.group(0)
+    assert same_hand >= 0.75 * mistakes and one_finger >= same_hand, m.group(0)
+
