@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from course_utils import datasets, fingers, models
+from course_utils import datasets, fingers, models, training
 from course_utils import learning_rate as lr
 from course_utils.runtime import profiles
 from course_utils.runtime.tf_setup import import_keras, set_seed
@@ -29,7 +29,7 @@ schedules = keras.optimizers.schedules
 # The lesson's configuration (notebook settings cell: RUN_EPOCHS, the CNN, the rates).
 CLAIM_EPOCHS = 6
 TOO_LOW, GOOD, TOO_HIGH = 1e-5, 0.01, 1.0
-HIGH_SIDE = 0.1   # fast but bouncing: the rate a schedule starts from
+HIGH_SIDE = 0.07  # three times the range test's suggestion on these images: where schedules start
 STEP_EVERY = 2    # step decay holds the rate for 2 epochs, then halves it
 SEED = 42
 INITIAL = math.log(12)   # the untrained CNN scores every class alike
@@ -371,6 +371,76 @@ def test_loss_noise_grows_with_the_noise_of_the_curve():
         lr.measure_loss_noise([1.0, math.nan, 2.0])
 
 
+# --------------------------------------------------------------------------- runs over seeds
+
+
+def _over_seeds(finals):
+    return {seed: {"loss": [2.5, value], "val_loss": [2.5, value + 0.5]}
+            for seed, value in zip((0, 1, 2), finals, strict=True)}
+
+
+def test_describe_over_seeds_gives_mean_spread_and_the_paired_verdict():
+    runs = {"base": _over_seeds([1.0, 1.2, 1.1]), "lower": _over_seeds([0.5, 0.6, 0.55]),
+            "same": _over_seeds([1.1, 1.1, 1.1])}
+    lines = lr.describe_over_seeds(runs, baseline="base").splitlines()
+    assert lines[0] == ("last epoch, mean ± spread over seeds [0, 1, 2]: training loss | "
+                        "validation loss")
+    assert lines[1] == "  base   1.100 ± 0.100 | 1.600 ± 0.100"
+    assert lines[4] == ("lower - base, seed by seed: training loss -0.550 ± 0.050 better | "
+                        "validation loss -0.550 ± 0.050 better")
+    assert lines[5].endswith("within noise | validation loss +0.000 ± 0.100 within noise")
+
+
+def test_describe_over_seeds_checks_its_arguments():
+    runs = {"a": _over_seeds([1.0, 1.1, 1.2]), "b": _over_seeds([1.0, 1.1, 1.2])}
+    with pytest.raises(ValueError, match="baseline: expected one of 'a', 'b', got 'c'"):
+        lr.describe_over_seeds(runs, baseline="c")
+    with pytest.raises(ValueError, match="at least two set-ups"):
+        lr.describe_over_seeds({"a": runs["a"]}, baseline="a")
+    with pytest.raises(ValueError, match="seeds"):
+        lr.describe_over_seeds({"a": runs["a"], "b": {0: runs["b"][0], 1: runs["b"][1]}},
+                               baseline="a")
+
+
+def _tiny(rate=0.05, momentum=0.9, optimizer="sgd"):
+    model = models.build_fingers_cnn((8, 8, 1), 12, depth=1, width=4)
+    update = (keras.optimizers.SGD(rate, momentum=momentum) if optimizer == "sgd"
+              else keras.optimizers.Adam(rate))
+    model.compile(optimizer=update, loss="sparse_categorical_crossentropy")
+    return model
+
+
+def _fit(build, **kwargs):
+    x = np.random.default_rng(0).random((32, 8, 8, 1), "float32")
+    y = np.arange(32) % 12
+    history = training.fit_model(lambda: build(**kwargs), (x, y), epochs=3, batch_size=8, seed=3)
+    return history, history.model
+
+
+def test_a_reused_compiled_model_gives_the_same_run_number_for_number():
+    build = lr.reuse_compiled_model(_tiny)
+    fresh, _ = _fit(_tiny)
+    first, first_model = _fit(build)
+    again, again_model = _fit(build)
+    other_rate, other_model = _fit(build, rate=0.01)
+    assert again_model is first_model is other_model, "the same set-up reuses one model"
+    assert first == fresh and again == fresh, (fresh, first, again)
+    assert other_rate == _fit(_tiny, rate=0.01)[0], "the rate is copied from the fresh model"
+
+
+def test_a_reused_compiled_model_is_not_shared_by_another_set_up():
+    build = lr.reuse_compiled_model(_tiny)
+    _, sgd = _fit(build)
+    _, slower = _fit(build, momentum=0.5)
+    _, adam = _fit(build, optimizer="adam")
+    assert len({id(sgd), id(slower), id(adam)}) == 3, "momentum and optimizer change the set-up"
+    assert _fit(build, momentum=0.5)[1] is slower and _fit(build, optimizer="adam")[1] is adam
+    sgd.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+    assert _fit(build)[1] is not sgd, "a model compiled again since is not reused"
+    with pytest.raises(ValueError, match="compiled"):
+        lr.reuse_compiled_model(lambda: models.build_fingers_cnn((8, 8, 1), 12, depth=1))()
+
+
 # --------------------------------------------------------------------------- claims (CNN)
 
 
@@ -427,14 +497,16 @@ def test_claim_a_good_rate_falls_below_half_the_initial_loss(fingers_data):
     assert lr.diagnose_loss_curve([INITIAL, *history["loss"]]) == lr.GOOD
 
 
-def test_claim_step_decay_ends_with_lower_validation_loss_than_the_constant_rate(fingers_data):
+def test_claim_step_decay_ends_with_a_lower_training_loss_than_the_constant_rate(fingers_data):
+    # The lesson's claim is on the training loss (its validation loss is within noise over
+    # seeds, see test_lesson01.py); here one fixed seed on the smoke data.
     step = lr.make_step_decay(HIGH_SIDE, factor=0.5, every=STEP_EVERY)
     constant, _ = _train(fingers_data, HIGH_SIDE)
     decayed, _ = _train(fingers_data, HIGH_SIDE,
                         callbacks=[keras.callbacks.LearningRateScheduler(step)])
     assert decayed["learning_rate"][-1] == pytest.approx(
         HIGH_SIDE / 2 ** ((CLAIM_EPOCHS - 1) // STEP_EVERY))
-    assert decayed["val_loss"][-1] < constant["val_loss"][-1], (decayed, constant)
+    assert decayed["loss"][-1] < constant["loss"][-1], (decayed, constant)
 
 
 def test_claim_the_range_test_suggests_a_rate_in_the_good_band(fingers_data):

@@ -29,6 +29,10 @@ lesson; every name is importable from ``course_utils.learning_rate`` itself:
 - :mod:`~course_utils.learning_rate.batch_size`: :func:`updates_per_epoch`,
   :func:`measure_loss_noise` and :func:`plot_batch_losses`, full-batch, stochastic
   and mini-batch gradient descent compared;
+- :mod:`~course_utils.learning_rate.comparison`: :func:`describe_over_seeds`, runs
+  compared over seeds (mean ± spread, and paired verdicts against a baseline);
+- :mod:`~course_utils.learning_rate.reuse`: :func:`reuse_compiled_model`, many short
+  runs of one set-up without tracing Keras' training step for each;
 
 The two callbacks are Keras callbacks, defined in
 :mod:`~course_utils.learning_rate.callbacks`; that module is loaded on first access to
@@ -55,6 +59,7 @@ from course_utils.learning_rate.batch_size import (
     plot_batch_losses,
     updates_per_epoch,
 )
+from course_utils.learning_rate.comparison import describe_over_seeds
 from course_utils.learning_rate.descent import gradient_descent, plot_descent
 from course_utils.learning_rate.range_test import (
     RangeTestResult,
@@ -64,6 +69,7 @@ from course_utils.learning_rate.range_test import (
     recover_batch_losses,
     suggest_learning_rate,
 )
+from course_utils.learning_rate.reuse import reuse_compiled_model
 from course_utils.learning_rate.schedules import (
     EpochExponentialDecay,
     EpochInverseTimeDecay,
@@ -100,6 +106,7 @@ __all__ = [
     "QuadraticLoss",
     "RangeTestResult",
     "check_rate_not_scheduled",
+    "describe_over_seeds",
     "diagnose_loss_curve",
     "find_learning_rate",
     "gradient_descent",
@@ -113,6 +120,7 @@ __all__ = [
     "plot_schedules",
     "plot_symptoms",
     "recover_batch_losses",
+    "reuse_compiled_model",
     "schedule_rates",
     "suggest_learning_rate",
     "updates_per_epoch",

@@ -234,20 +234,28 @@ def schedule_rates(schedule: Any, epochs: int) -> np.ndarray:
     return np.array(rates)
 
 
-def plot_schedules(schedules: Mapping[str, Any], epochs: int, *, log: bool = True) -> Figure:
+def plot_schedules(schedules: Mapping[str, Any], epochs: int, *, log: bool = True,
+                   first_epoch: int = 0) -> Figure:
     """Learning rate against epoch for each named schedule (see :func:`schedule_rates`).
 
     A value may also be a sequence of rates already computed (e.g. the
-    ``learning_rate`` a Keras history recorded).
+    ``learning_rate`` a Keras history recorded, one per epoch). Such a rate held for
+    the whole epoch, so it is drawn as a staircase, as step decay is; the epochs are
+    numbered from ``first_epoch`` (0 as ``LearningRateScheduler`` counts them, 1 as a
+    history's epochs are).
 
     Examples
     --------
     >>> fig = plot_schedules({"step": make_step_decay(0.1, every=5)}, 20)
     >>> fig.axes[0].get_yscale()
     'log'
+    >>> line = plot_schedules({"recorded": [0.1, 0.1, 0.05]}, 3, first_epoch=1).axes[0].lines[0]
+    >>> line.get_xdata().tolist(), line.get_drawstyle()
+    ([1, 2, 3], 'steps-post')
     """
     if not isinstance(schedules, Mapping) or not schedules:
         raise ValueError("schedules: expected a non-empty {name: schedule} mapping")
+    first_epoch = check_scalar(first_epoch, "first_epoch", int, min_val=0)
     fig = Figure(figsize=(6.5, 3.8), layout="constrained")
     ax = fig.add_subplot()
     for name, schedule in schedules.items():
@@ -255,11 +263,14 @@ def plot_schedules(schedules: Mapping[str, Any], epochs: int, *, log: bool = Tru
             rates = schedule_rates(schedule, epochs)
         else:
             rates = np.asarray(schedule, dtype=float)[:epochs]
-        ax.plot(np.arange(len(rates)), rates, marker="." if len(rates) <= 30 else None,
-                drawstyle="steps-post" if "step" in str(name).lower() else "default", label=name)
+        staircase = not callable(schedule) or "step" in str(name).lower()
+        ax.plot(first_epoch + np.arange(len(rates)), rates,
+                marker="." if len(rates) <= 30 else None,
+                drawstyle="steps-post" if staircase else "default", label=name)
     if log:
         ax.set_yscale("log")
-    ax.set(xlabel="epoch", ylabel="learning rate", title="learning-rate schedules")
+    ax.set(xlabel="epoch", ylabel="learning rate" + (" (log scale)" if log else ""),
+           title="learning-rate schedules")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize="small")
     return fig
