@@ -58,7 +58,6 @@ __all__ = [
     "optimize",
     "overshoot",
     "plot_loss_curves",
-    "plot_over_seeds",
     "plot_trajectories",
     "sgd_step",
     "steps_to_tolerance",
@@ -286,14 +285,6 @@ def compare_on_surface(surface: Surface, *, learning_rate: float, steps: int,
 # --------------------------------------------------------------------------- figures
 
 
-def _colors(names: Iterable[str]) -> dict[str, str]:
-    """Each run's colour: its own for the lesson's runs, the next free one for others."""
-    names = list(names)
-    taken = {COLORS[n] for n in names if n in COLORS}
-    free = (f"C{i}" for i in range(10) if f"C{i}" not in taken)
-    return {n: COLORS[n] if n in COLORS else next(free, "0.4") for n in names}
-
-
 def plot_trajectories(surface: Surface, trajectories: Mapping[str, np.ndarray], *,
                       title: str = "", separate: bool = False,
                       xlim: tuple[float, float] | None = None,
@@ -319,7 +310,9 @@ def plot_trajectories(surface: Surface, trajectories: Mapping[str, np.ndarray], 
     grid = np.array([[surface.loss(np.array([x, y])) for x in xs] for y in ys])
     grid = grid - surface.loss(surface.minimum)
     levels = np.geomspace(max(grid.min(), 1e-4) + 1e-4, grid.max(), 14)
-    colors = _colors(trajectories)
+    from course_utils.plots import colors_for
+
+    colors = colors_for(trajectories, COLORS)
     groups = [{name: path} for name, path in trajectories.items()] if separate else [
         dict(trajectories)]
     fig = Figure(figsize=(3.3 * len(groups), 3.5) if separate else (6.4, 4.8),
@@ -375,7 +368,9 @@ def plot_loss_curves(surface: Surface, trajectories: Mapping[str, np.ndarray], *
         raise ValueError("trajectories: expected at least one {name: path}, got none")
     fig = Figure(figsize=(6.4, 3.6), layout="constrained")
     ax = fig.add_subplot()
-    colors = _colors(trajectories)
+    from course_utils.plots import colors_for
+
+    colors = colors_for(trajectories, COLORS)
     curves = {}
     for name, path in trajectories.items():
         with np.errstate(over="ignore", invalid="ignore"):
@@ -495,60 +490,6 @@ def train_cnn_over_seeds(splits: Any, *, learning_rate: float, epochs: int, batc
                 epochs=epochs, batch_size=batch_size, seed=seed, width=width),
             seeds)
     return runs
-
-
-def plot_over_seeds(runs: Mapping[str, Mapping[int, Any]], *,
-                    metrics: Sequence[str] = ("loss", "val_loss")) -> Any:
-    """One panel per metric (shared log-scale y axis) against the epoch.
-
-    Each run's seeds are thin lines and their mean a thick line with dots, in the
-    run's colour; ``runs`` is ``{name: {seed: history}}`` (:func:`train_cnn_over_seeds`).
-    """
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import FuncFormatter, MaxNLocator
-
-    from course_utils.history import read_history
-
-    if not runs:
-        raise ValueError("runs: expected at least one {name: {seed: history}}, got none")
-    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
-    titles = {"loss": "training loss", "val_loss": "validation loss",
-              "accuracy": "training accuracy", "val_accuracy": "validation accuracy"}
-    fig = Figure(figsize=(5.0 * len(metrics), 4.3), layout="constrained")
-    axes = fig.subplots(1, len(metrics), sharey=True, squeeze=False)[0]
-    colors = _colors(runs)
-    for ax, metric in zip(axes, metrics, strict=True):
-        for name, by_seed in runs.items():
-            histories = [read_history(h, name=f"{name}, seed {s}") for s, h in by_seed.items()]
-            for h in histories:
-                ax.plot(h.epochs, h[metric], color=colors[name], linewidth=0.8, alpha=0.35)
-            mean = np.mean([h[metric] for h in histories], axis=0)
-            ax.plot(histories[0].epochs, mean, "-o", color=colors[name], linewidth=2,
-                    markersize=4, label=f"{name} (mean of {len(histories)} seeds)")
-        ax.set(yscale="log", xlabel="epoch", title=titles.get(metric, metric))
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
-    low, high = axes[0].get_ylim()
-    axes[0].set_yticks(_log_ticks(low, high), minor=False)
-    axes[0].set_yticks([], minor=True)
-    axes[0].yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
-    axes[0].set_ylim(low, high)
-    axes[0].set_ylabel("loss (log scale)" if all("loss" in m for m in metrics) else "value")
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center",
-               ncols=min(len(runs), 2), fontsize="small")
-    return fig
-
-
-def _log_ticks(low: float, high: float) -> list[float]:
-    """Round tick values (1, 2, 5 per decade, finer for a short range) from low to high."""
-    decades = range(int(np.floor(np.log10(low))), int(np.ceil(np.log10(high))) + 1)
-    for mantissas in ((1, 2, 5), (1, 1.5, 2, 3, 5, 7), (1, 1.2, 1.4, 1.6, 1.8, 2, 2.5, 3, 4,
-                                                         5, 6, 7, 8, 9)):
-        ticks = [round(m * 10.0**d, 12) for d in decades for m in mantissas
-                 if low <= m * 10.0**d <= high]
-        if len(ticks) >= 3:
-            return ticks
-    return ticks
 
 
 def _check_rates(learning_rate: float, momentum: float) -> None:

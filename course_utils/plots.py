@@ -44,6 +44,8 @@ from course_utils.runtime import io
 from course_utils.runtime.checks import check_scalar
 
 __all__ = [
+    "colors_for",
+    "plot_over_seeds",
     "MAX_IMAGES",
     "plot_confusion_matrix",
     "plot_history",
@@ -259,6 +261,56 @@ def plot_images(
     return fig
 
 
+def plot_over_seeds(runs: Mapping[str, Mapping[int, Any]], *,
+                    metrics: Sequence[str] = ("loss", "val_loss"),
+                    colors: Mapping[str, str] | None = None) -> Figure:
+    """One panel per metric (shared log-scale y axis) against the epoch, for runs over seeds.
+
+    ``runs`` is ``{name: {seed: history}}``, one
+    :func:`course_utils.training.repeat_over_seeds` result per set-up. Each set-up's
+    seeds are thin lines and their mean a thick line with dots, in the set-up's colour
+    (``colors[name]`` where given, else the next free Matplotlib colour).
+
+    Examples
+    --------
+    >>> runs = {"slow": {0: {"loss": [2.0, 1.0]}, 1: {"loss": [2.1, 1.2]}},
+    ...         "fast": {0: {"loss": [1.5, 0.5]}, 1: {"loss": [1.4, 0.6]}}}
+    >>> fig = plot_over_seeds(runs, metrics=["loss"], colors={"fast": "C3"})
+    >>> [line.get_label() for line in fig.axes[0].lines if not line.get_label().startswith("_")]
+    ['slow (mean of 2 seeds)', 'fast (mean of 2 seeds)']
+    """
+    from matplotlib.ticker import FuncFormatter
+
+    if not runs:
+        raise ValueError("runs: expected at least one {name: {seed: history}}, got none")
+    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
+    titles = {"loss": "training loss", "val_loss": "validation loss",
+              "accuracy": "training accuracy", "val_accuracy": "validation accuracy"}
+    fig = Figure(figsize=(5.0 * len(metrics), 4.3), layout="constrained")
+    axes = fig.subplots(1, len(metrics), sharey=True, squeeze=False)[0]
+    colors = colors_for(runs, colors or {})
+    for ax, metric in zip(axes, metrics, strict=True):
+        for name, by_seed in runs.items():
+            histories = [read_history(h, name=f"{name}, seed {s}") for s, h in by_seed.items()]
+            for h in histories:
+                ax.plot(h.epochs, h[metric], color=colors[name], linewidth=0.8, alpha=0.35)
+            mean = np.mean([h[metric] for h in histories], axis=0)
+            ax.plot(histories[0].epochs, mean, "-o", color=colors[name], linewidth=2,
+                    markersize=4, label=f"{name} (mean of {len(histories)} seeds)")
+        ax.set(yscale="log", xlabel="epoch", title=titles.get(metric, metric))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    low, high = axes[0].get_ylim()
+    axes[0].set_yticks(_log_ticks(low, high), minor=False)
+    axes[0].set_yticks([], minor=True)
+    axes[0].yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axes[0].set_ylim(low, high)
+    axes[0].set_ylabel("loss (log scale)" if all("loss" in m for m in metrics) else "value")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center",
+               ncols=min(len(runs), 2), fontsize="small")
+    return fig
+
+
 def save_figure(fig: Figure, path: str | os.PathLike[str], *, dpi: int = 100) -> Path:
     """Write ``fig`` to ``path`` as a PNG, atomically, and return the path.
 
@@ -288,6 +340,31 @@ def save_figure(fig: Figure, path: str | os.PathLike[str], *, dpi: int = 100) ->
     with io.atomic_path(target) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi)
     return target
+
+
+def colors_for(names: Sequence[str] | Mapping[str, Any], given: Mapping[str, str],
+               ) -> dict[str, str]:
+    """Each name's colour: ``given[name]``, else the next Matplotlib colour not given.
+
+    >>> colors_for(["a", "b", "c"], {"b": "C0"})
+    {'a': 'C1', 'b': 'C0', 'c': 'C2'}
+    """
+    names = list(names)
+    taken = {given[n] for n in names if n in given}
+    free = (f"C{i}" for i in range(10) if f"C{i}" not in taken)
+    return {n: given[n] if n in given else next(free, "0.4") for n in names}
+
+
+def _log_ticks(low: float, high: float) -> list[float]:
+    """Round tick values (1, 2, 5 per decade, finer for a short range) from low to high."""
+    decades = range(int(np.floor(np.log10(low))), int(np.ceil(np.log10(high))) + 1)
+    for mantissas in ((1, 2, 5), (1, 1.5, 2, 3, 5, 7), (1, 1.2, 1.4, 1.6, 1.8, 2, 2.5, 3, 4,
+                                                         5, 6, 7, 8, 9)):
+        ticks = [round(m * 10.0**d, 12) for d in decades for m in mantissas
+                 if low <= m * 10.0**d <= high]
+        if len(ticks) >= 3:
+            return ticks
+    return ticks
 
 
 def _looks_like_values(value: Any) -> bool:

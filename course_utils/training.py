@@ -8,7 +8,9 @@
   and :func:`final_over_seeds` of their last values.
 * :func:`paired_change` compares two set-ups trained with the same seeds, seed by seed,
   and :func:`judge_change` says whether the difference is larger than the noise of the
-  seeds: the one rule every lesson's comparison of runs follows.
+  seeds: the one rule every lesson's comparison of runs follows;
+  :func:`describe_over_seeds` prints it as a table, and
+  :func:`course_utils.plots.plot_over_seeds` draws the runs.
 
 The reference run of SYLLABUS 00 (``course train``) is :mod:`course_utils.reference`.
 
@@ -41,6 +43,7 @@ from course_utils.runtime.tf_setup import import_keras, set_seed
 __all__ = [
     "VERDICTS",
     "Change",
+    "describe_over_seeds",
     "final_over_seeds",
     "fit_model",
     "judge_change",
@@ -358,6 +361,61 @@ def paired_change(runs: Mapping[int, Any], baseline: Mapping[int, Any], metric: 
     differences = tuple(float(a - b) for a, b in zip(*finals, strict=True))
     _check_differences(differences)
     return Change(differences, higher_is_better=higher_is_better)
+
+
+_NAMES = {"loss": "training loss", "val_loss": "validation loss",
+          "accuracy": "training accuracy", "val_accuracy": "validation accuracy"}
+
+
+
+def describe_over_seeds(runs: Mapping[str, Mapping[int, Any]], *, baseline: str,
+                        metrics: Sequence[str] = ("loss", "val_loss")) -> str:
+    """Mean ± spread of each set-up's last ``metrics``, and each one's change from ``baseline``.
+
+    ``runs`` is ``{name: {seed: history}}`` with the same seeds for every name.
+    The first lines are a table, one row per set-up: the mean and the spread
+    (standard deviation, ``ddof=1``) of the last epoch's value over the seeds. Then
+    one line per other set-up: the paired differences ``set-up - baseline``, mean ±
+    spread, and the verdict (``better``, ``within noise`` or ``worse``; losses are
+    better lower, accuracies higher). Metrics are separated by `` | ``.
+
+    Raises ``ValueError`` when ``baseline`` is not one of the runs, or when the runs
+    do not share their seeds (the messages of :func:`~course_utils.training.paired_change`).
+
+    Examples
+    --------
+    >>> runs = {"a": {0: {"loss": [2.0, 1.0]}, 1: {"loss": [2.0, 1.2]}, 2: {"loss": [2.0, 1.1]}},
+    ...         "b": {0: {"loss": [2.0, 1.1]}, 1: {"loss": [2.0, 1.0]}, 2: {"loss": [2.0, 1.3]}}}
+    >>> print(describe_over_seeds(runs, baseline="a", metrics=["loss"]).splitlines()[-1])
+    b - a, seed by seed: training loss +0.033 ± 0.208 within noise
+    """
+    if not isinstance(runs, Mapping) or len(runs) < 2:
+        raise ValueError(f"runs: expected {{name: {{seed: history}}}} with at least two set-ups, "
+                         f"got {runs!r}")
+    if baseline not in runs:
+        raise ValueError(f"baseline: expected one of {', '.join(map(repr, runs))}, got {baseline!r}")
+    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
+    if not metrics:
+        raise ValueError("metrics: expected at least one metric such as 'loss', got none")
+    seeds = sorted(runs[baseline])
+    finals = {metric: final_over_seeds(runs, metric) for metric in metrics}
+    width = max(len(name) for name in runs)
+    lines = [f"last epoch, mean ± spread over seeds {seeds}: "
+             + " | ".join(_NAMES.get(m, m) for m in metrics)]
+    for name in runs:
+        cells = [f"{finals[m][name][0]:.3f} ± {finals[m][name][1]:.3f}" for m in metrics]
+        lines.append(f"  {name:<{width}}  " + " | ".join(cells))
+    for name, by_seed in runs.items():
+        if name == baseline:
+            continue
+        cells = []
+        for metric in metrics:
+            change = paired_change(by_seed, runs[baseline], metric,
+                                   higher_is_better="accuracy" in metric)
+            cells.append(f"{_NAMES.get(metric, metric)} {change.mean:+.3f} ± {change.spread:.3f} "
+                         f"{change.verdict}")
+        lines.append(f"{name} - {baseline}, seed by seed: " + " | ".join(cells))
+    return "\n".join(lines)
 
 
 def _check_differences(differences: Sequence[float]) -> np.ndarray:

@@ -382,7 +382,7 @@ def _over_seeds(finals):
 def test_describe_over_seeds_gives_mean_spread_and_the_paired_verdict():
     runs = {"base": _over_seeds([1.0, 1.2, 1.1]), "lower": _over_seeds([0.5, 0.6, 0.55]),
             "same": _over_seeds([1.1, 1.1, 1.1])}
-    lines = lr.describe_over_seeds(runs, baseline="base").splitlines()
+    lines = training.describe_over_seeds(runs, baseline="base").splitlines()
     assert lines[0] == ("last epoch, mean ± spread over seeds [0, 1, 2]: training loss | "
                         "validation loss")
     assert lines[1] == "  base   1.100 ± 0.100 | 1.600 ± 0.100"
@@ -394,11 +394,11 @@ def test_describe_over_seeds_gives_mean_spread_and_the_paired_verdict():
 def test_describe_over_seeds_checks_its_arguments():
     runs = {"a": _over_seeds([1.0, 1.1, 1.2]), "b": _over_seeds([1.0, 1.1, 1.2])}
     with pytest.raises(ValueError, match="baseline: expected one of 'a', 'b', got 'c'"):
-        lr.describe_over_seeds(runs, baseline="c")
+        training.describe_over_seeds(runs, baseline="c")
     with pytest.raises(ValueError, match="at least two set-ups"):
-        lr.describe_over_seeds({"a": runs["a"]}, baseline="a")
+        training.describe_over_seeds({"a": runs["a"]}, baseline="a")
     with pytest.raises(ValueError, match="seeds"):
-        lr.describe_over_seeds({"a": runs["a"], "b": {0: runs["b"][0], 1: runs["b"][1]}},
+        training.describe_over_seeds({"a": runs["a"], "b": {0: runs["b"][0], 1: runs["b"][1]}},
                                baseline="a")
 
 

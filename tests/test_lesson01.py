@@ -80,7 +80,7 @@ def _find(pattern: str, text: str) -> re.Match:
 
 
 def _compared(text: str, first: str) -> tuple[list[int], dict, dict]:
-    """The comparison printed by ``lr.describe_over_seeds`` whose first row is ``first``.
+    """The comparison printed by ``training.describe_over_seeds`` whose first row is ``first``.
 
     (seeds, {name: (train mean, spread, val mean, spread)},
     {name: ((train change, spread, verdict), (val change, spread, verdict))}).

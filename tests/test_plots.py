@@ -265,3 +265,21 @@ print([m for m in ("matplotlib.pyplot", "tensorflow", "keras") if m in sys.modul
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
     assert (tmp_path / "h.png").read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_plot_over_seeds_draws_every_seed_and_the_mean_on_shared_log_axes():
+    runs = {name: {seed: {"loss": [2.0 - k - seed / 10, 1.0 - k / 2], "val_loss": [2.1, 1.5]}
+                   for seed in range(3)}
+            for k, name in enumerate(("gradient descent", "momentum"))}
+    fig = plots.plot_over_seeds(runs, colors={"momentum": "C0"})
+    left, right = fig.axes
+    assert [ax.get_title() for ax in fig.axes] == ["training loss", "validation loss"]
+    assert left.get_yscale() == right.get_yscale() == "log"
+    assert left.get_shared_y_axes().joined(left, right)
+    assert left.get_xlabel() == right.get_xlabel() == "epoch"
+    assert len(left.lines) == 2 * (3 + 1)  # three seeds and the mean, per run
+    means = [line for line in left.lines if line.get_label().endswith("(mean of 3 seeds)")]
+    assert [line.get_color() for line in means] == ["C1", "C0"]  # given, then the next free
+    np.testing.assert_allclose(means[0].get_ydata(), [1.9, 1.0])
+    with pytest.raises(ValueError, match="runs"):
+        plots.plot_over_seeds({})

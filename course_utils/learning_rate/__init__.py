@@ -29,8 +29,6 @@ lesson; every name is importable from ``course_utils.learning_rate`` itself:
 - :mod:`~course_utils.learning_rate.batch_size`: :func:`updates_per_epoch`,
   :func:`measure_loss_noise` and :func:`plot_batch_losses`, full-batch, stochastic
   and mini-batch gradient descent compared;
-- :mod:`~course_utils.learning_rate.comparison`: :func:`describe_over_seeds`, runs
-  compared over seeds (mean ± spread, and paired verdicts against a baseline);
 - :mod:`~course_utils.learning_rate.reuse`: :func:`reuse_compiled_model`, many short
   runs of one set-up without tracing Keras' training step for each;
 
@@ -59,7 +57,6 @@ from course_utils.learning_rate.batch_size import (
     plot_batch_losses,
     updates_per_epoch,
 )
-from course_utils.learning_rate.comparison import describe_over_seeds
 from course_utils.learning_rate.descent import gradient_descent, plot_descent
 from course_utils.learning_rate.range_test import (
     RangeTestResult,
@@ -106,7 +103,6 @@ __all__ = [
     "QuadraticLoss",
     "RangeTestResult",
     "check_rate_not_scheduled",
-    "describe_over_seeds",
     "diagnose_loss_curve",
     "find_learning_rate",
     "gradient_descent",
