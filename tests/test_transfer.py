@@ -82,7 +82,7 @@ def test_base_network_keeps_its_layers_and_weights_at_every_input_size():
     base32 = transfer.load_base_network((32, 32, 1))
     names = [layer.name for layer in base32.layers]
     assert names[-4:] == ["flatten", "fc1", "fc1_dropout", "predictions"]
-    assert base32.output_shape == (None, labels.NUM_CLASSES)
+    assert base32.output_shape == (None, transfer.SOURCE_CLASSES)
     base64 = transfer.load_base_network((64, 64, 1))
     assert base64.layers[1].name == "resize_to_base"
     assert [layer.name for layer in base64.layers[2:]] == names[1:]
@@ -90,9 +90,10 @@ def test_base_network_keeps_its_layers_and_weights_at_every_input_size():
         for a, b in zip(base32.get_layer(name).get_weights(), base64.get_layer(name).get_weights(),
                         strict=True):
             np.testing.assert_array_equal(a, b)
-    # The source task was learned: the base recognises source-style images well.
+    # The source task was learned: the base counts the fingers of source-style images well.
     x, y = fingers.make_fingers(120, image_size=32, seed=5, style=fingers.ALT_STYLE)
-    accuracy = np.mean(base32.predict(x[..., None] / 255.0, verbose=0).argmax(1) == y)
+    accuracy = np.mean(base32.predict(x[..., None] / 255.0, verbose=0).argmax(1)
+                       == labels.to_count(y))
     assert accuracy > 0.9, f"the shipped base scores {accuracy:.0%} on its own source task"
     with pytest.raises(ValueError, match="input_shape"):
         transfer.load_base_network((32, 32, 3))
@@ -204,10 +205,45 @@ def test_with_little_labelled_data_both_transfer_methods_beat_training_from_scra
         fine_epochs=epochs, seed=seed,
     )
     print(accuracy)
+    assert sorted(accuracy) == ["feature extraction", "fine-tuning", "from scratch",
+                                "new head, base frozen"]
     scratch = accuracy["from scratch"]
     assert accuracy["feature extraction"] - scratch >= 0.15, accuracy
     assert accuracy["fine-tuning"] - scratch >= 0.15, accuracy
-    assert accuracy["fine-tuning"] >= accuracy["feature extraction"], accuracy
+
+
+def test_the_source_task_counts_fingers_and_is_not_the_target_task():
+    """The base is taught the count only (6 classes), on ALT_STYLE images with seeds of their own."""
+    from course_utils.runtime.seeds import derive_seed
+
+    config = pretrain.PretrainConfig(images=24, val_images=12)
+    x, y, x_val, y_val = pretrain.source_task_data(config)
+    assert sorted(set(y.tolist())) == list(range(transfer.SOURCE_CLASSES)) == list(range(6))
+    expected, labels12 = fingers.make_fingers(24, image_size=32, style=fingers.ALT_STYLE,
+                                              seed=derive_seed(0, pretrain.SEED_KEY, 0))
+    assert np.array_equal(x, expected) and np.array_equal(y, labels.to_count(labels12))
+    assert not np.array_equal(x_val, x[:12])
+
+
+def test_compare_cuts_draws_the_same_images_for_every_cut_and_reads_as_runs():
+    from course_utils import training
+
+    x, y = fingers.make_fingers(48, image_size=32, seed=3)
+    x_test, y_test = fingers.make_fingers(24, image_size=32, seed=4)
+    base = transfer.load_base_network()
+    runs = transfer.compare_cuts(base, x, y, x_test, y_test, cuts=["block2_pool", "flatten"],
+                                 per_class=2, seeds=[0, 1], C=0.1)
+    assert sorted(runs) == ["block2_pool", "flatten"] and sorted(runs["flatten"]) == [0, 1]
+    again = transfer.compare_cuts(base, x, y, x_test, y_test, cuts=["flatten"], per_class=2,
+                                  seeds=[1], C=0.1)
+    assert again["flatten"][1] == runs["flatten"][1], "a seed draws the same images every time"
+    final = training.final_over_seeds(runs, "test_accuracy")
+    assert all(0 <= mean <= 1 for mean, _ in final.values())
+    training.paired_change(runs["block2_pool"], runs["flatten"], "test_accuracy",
+                           higher_is_better=True)
+    with pytest.raises(ValueError, match="per_class: a class has only 4 images"):
+        transfer.compare_cuts(base, x, y, x_test, y_test, cuts=["flatten"], per_class=5,
+                              seeds=[0])
 
 
 # --------------------------------------------------------------------------- which method
@@ -385,7 +421,7 @@ def test_course_pretrain_trains_a_base_whose_printed_hash_loads(tmp_path):
     assert record["deterministic"] is True and record["versions"]["tensorflow"]
     assert out.stat().st_size < 1_000_000
     base = transfer.load_base_network(weights_path=out, sha256=printed.group(1))
-    assert base.output_shape == (None, labels.NUM_CLASSES)
+    assert base.output_shape == (None, transfer.SOURCE_CLASSES)
 
 
 def test_the_shipped_base_comes_with_the_record_of_the_recipe_that_made_it():
@@ -395,9 +431,10 @@ def test_the_shipped_base_comes_with_the_record_of_the_recipe_that_made_it():
     path = transfer.base_weights_path()
     assert record["file"] == path.name and record["bytes"] == path.stat().st_size
     assert record["sha256"] == transfer.BASE_SHA256 == hashlib.sha256(path.read_bytes()).hexdigest()
-    # The defaults of `course pretrain` are the recipe that made it ...
+    # The defaults of `course pretrain` are the recipe that made it, on the source task ...
     config = pretrain.PretrainConfig()
     assert record["config"] == dataclasses.asdict(config)
+    assert record["source_task"] == pretrain.SOURCE_TASK
     # ... and the accuracy it records is the shipped weights' own, on that recipe's images.
     _, _, x_val, y_val = pretrain.source_task_data(config)
     base = models.compile_classifier(transfer.load_base_network())

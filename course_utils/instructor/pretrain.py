@@ -1,9 +1,16 @@
 """``course pretrain``: train the base network on lesson 04's source task.
 
-The source task is the 12 fingers classes drawn in
-:data:`course_utils.fingers.ALT_STYLE` at 32x32 pixels; :class:`PretrainConfig`'s
-defaults are the recipe of the shipped base, :func:`source_task_data` draws its
-images and :func:`pretrain_base` trains it and writes weights and record.
+The source task differs from lesson 04's target task in what it asks and in how the
+images look: it is *counting the raised fingers* (6 classes, 0 to 5; which hand is
+never asked) of hands drawn in :data:`course_utils.fingers.ALT_STYLE` at 32x32
+pixels, while the target asks count *and* hand (12 classes) in the usual style.
+:class:`PretrainConfig`'s defaults are the recipe of the shipped base,
+:func:`source_task_data` draws its images and :func:`pretrain_base` trains it and
+writes weights and record.
+
+The images' seeds come from the course's one seed scheme:
+``derive_seed(config.seed, SEED_KEY, 0)`` for training and ``(..., 1)`` for validation
+(:data:`SEED_KEY`, listed in :mod:`course_utils.runtime.seeds`).
 """
 
 from __future__ import annotations
@@ -15,15 +22,17 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 
 from course_utils import labels
 from course_utils.runtime import io
+from course_utils.runtime.seeds import derive_seed
 from course_utils.transfer.base import (
     BASE_FILE,
     BASE_IMAGE_SIZE,
+    SOURCE_CLASSES,
     base_weights_path,
     build_base_architecture,
     file_sha256,
@@ -31,6 +40,8 @@ from course_utils.transfer.base import (
 )
 
 __all__ = [
+    "SEED_KEY",
+    "SOURCE_TASK",
     "PretrainConfig",
     "configure_parser",
     "pretrain_base",
@@ -39,13 +50,22 @@ __all__ = [
 ]
 
 
+#: The key of the source task's images in the course's seed scheme (``derive_seed``).
+SEED_KEY: Final = 4000
+#: The source task in words, written into every record.
+SOURCE_TASK: Final = (f"count the raised fingers ({SOURCE_CLASSES} classes, 0 to 5; the hand is "
+                      f"not asked) of fingers.ALT_STYLE hands at {BASE_IMAGE_SIZE}x{BASE_IMAGE_SIZE} "
+                      f"pixels")
+
+
 @dataclasses.dataclass(frozen=True)
 class PretrainConfig:
     """How the shipped base was trained; the defaults are the shipped run's recipe.
 
     The source data is :data:`course_utils.fingers.ALT_STYLE` at 32x32 pixels,
-    ``images`` for training and ``val_images`` for validation, drawn with seeds
-    derived from ``seed`` (never the target task's).
+    ``images`` for training and ``val_images`` for validation, labelled by finger
+    count only (:data:`SOURCE_TASK`), drawn with seeds derived from ``seed`` and
+    :data:`SEED_KEY` (never the target task's).
     """
 
     images: int = 12_000
@@ -72,27 +92,36 @@ class PretrainConfig:
 def source_task_data(
     config: PretrainConfig = PretrainConfig(),
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The source task's images ``(x, y, x_val, y_val)`` of a pretraining recipe.
+    """The source task's images and labels ``(x, y, x_val, y_val)`` of a pretraining recipe.
 
     ALT_STYLE fingers at :data:`BASE_IMAGE_SIZE` pixels, ``config.images`` for
-    training and ``config.val_images`` for validation, drawn with seeds derived
-    from ``config.seed`` (never those of the target task).
+    training and ``config.val_images`` for validation; the labels are finger counts
+    0 to 5 (:data:`SOURCE_TASK`). The seeds are ``derive_seed(config.seed, SEED_KEY, 0)``
+    and ``(..., 1)``: never those of the target task.
 
     Examples
     --------
     >>> x, y, x_val, y_val = source_task_data(PretrainConfig(images=24, val_images=12))
-    >>> x.shape, x_val.shape
-    ((24, 32, 32), (12, 32, 32))
+    >>> x.shape, x_val.shape, sorted(set(y.tolist()))
+    ((24, 32, 32), (12, 32, 32), [0, 1, 2, 3, 4, 5])
     """
+    x, y, x_val, y_val = _source_images(config)
+    return x, labels.to_count(y), x_val, labels.to_count(y_val)
+
+
+def _source_images(config: PretrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The source images with their 12-class labels (a flip swaps the hand, so the
+    augmentation needs them; the count is read off afterwards)."""
     from course_utils import fingers
 
     if not isinstance(config, PretrainConfig):
         raise ValueError(f"config: expected a PretrainConfig, got {type(config).__name__}")
     size = BASE_IMAGE_SIZE
-    x, y = fingers.make_fingers(config.images, image_size=size, seed=10_000 + config.seed,
-                                style=fingers.ALT_STYLE)
+    x, y = fingers.make_fingers(config.images, image_size=size,
+                                seed=derive_seed(config.seed, SEED_KEY, 0), style=fingers.ALT_STYLE)
     x_val, y_val = fingers.make_fingers(config.val_images, image_size=size,
-                                        seed=20_000 + config.seed, style=fingers.ALT_STYLE)
+                                        seed=derive_seed(config.seed, SEED_KEY, 1),
+                                        style=fingers.ALT_STYLE)
     return x, y, x_val, y_val
 
 
@@ -105,8 +134,8 @@ def pretrain_base(
 ) -> dict[str, Any]:
     """Train the base on the source task and write its weights to ``out_path``.
 
-    Trains :func:`build_base_architecture` on ALT_STYLE images (augmented when
-    ``config.augment``) with :func:`course_utils.training.fit_model`, seeded with
+    Trains :func:`build_base_architecture` with :data:`SOURCE_CLASSES` outputs to
+    count the fingers of ALT_STYLE images (augmented when ``config.augment``) with :func:`course_utils.training.fit_model`, seeded with
     ``config.seed``; writes the
     weights (without optimizer state) atomically to ``out_path`` (a name ending in
     ``.weights.h5``) and a record ``<out_path stem>.json`` beside it. Returns that
@@ -122,7 +151,7 @@ def pretrain_base(
     >>> record = pretrain_base("runs/pretrain/base.weights.h5",
     ...                        PretrainConfig(images=120, epochs=1))   # doctest: +SKIP
     >>> sorted(record)                                                 # doctest: +SKIP
-    ['bytes', 'config', 'deterministic', 'file', 'seconds', 'sha256', 'val_accuracy', 'versions']
+    ['bytes', 'config', 'deterministic', 'file', 'seconds', 'sha256', 'source_task', 'val_accuracy', 'versions']
     """
     from course_utils import datasets
     from course_utils.training import fit_model
@@ -136,19 +165,25 @@ def pretrain_base(
         from course_utils.runtime.tf_setup import import_tensorflow
 
         import_tensorflow().config.experimental.enable_op_determinism()
-    x, y, x_val, y_val = source_task_data(config)
-    val_ds = datasets.make_dataset(x_val, y_val, batch_size=256, training=False)
+    x, y, x_val, y_val = _source_images(config)
+
+    def counts(images: Any, classes: Any) -> tuple[Any, Any]:
+        return images, classes // 2  # labels.to_count, on a batch: the hand is dropped
+
+    def train_ds() -> Any:  # made once seeded; augmented with 12-class labels, then counted
+        return datasets.make_dataset(x, y, batch_size=config.batch_size, training=True,
+                                     augment=config.augment, seed=config.seed).map(counts)
+
+    val_ds = datasets.make_dataset(x_val, labels.to_count(y_val), batch_size=256, training=False)
     start = time.perf_counter()
     history = fit_model(
-        build_base_architecture,
-        lambda: datasets.make_dataset(x, y, batch_size=config.batch_size, training=True,
-                                      augment=config.augment, seed=config.seed),  # once seeded
-        val_ds, epochs=config.epochs, learning_rate=config.learning_rate, seed=config.seed,
+        lambda: build_base_architecture(num_classes=SOURCE_CLASSES), train_ds, val_ds,
+        epochs=config.epochs, learning_rate=config.learning_rate, seed=config.seed,
         verbose=verbose)
     seconds = time.perf_counter() - start
     model = history.model
     # A fresh, uncompiled copy holds the weights only (no optimizer state): a smaller file.
-    shipped = build_base_architecture()
+    shipped = build_base_architecture(num_classes=SOURCE_CLASSES)
     shipped.set_weights(model.get_weights())
     with tempfile.TemporaryDirectory() as scratch:  # Keras insists on the .weights.h5 suffix
         staged = Path(scratch) / BASE_FILE
@@ -160,6 +195,7 @@ def pretrain_base(
         "bytes": out.stat().st_size,
         "val_accuracy": history.final("val_accuracy"),
         "seconds": round(seconds, 1),
+        "source_task": SOURCE_TASK,
         "config": dataclasses.asdict(config),
         "deterministic": bool(deterministic),
         "versions": _versions(),
@@ -196,7 +232,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    """``course pretrain``: train the base on the source task, print its SHA-256."""
+    """``course pretrain``: train the base on the source task (counting fingers), print its SHA-256."""
     try:
         out = Path(args.out)
         if out.resolve() == base_weights_path().resolve():
@@ -211,8 +247,8 @@ def run_command(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         print(f"course pretrain: error: {exc}", file=sys.stderr)
         return 2
-    print(f"Base pretrained on {config.images} ALT_STYLE images in {record['seconds']} s: "
-          f"validation accuracy {record['val_accuracy']:.1%}.")
+    print(f"Base pretrained to count the fingers of {config.images} ALT_STYLE images in "
+          f"{record['seconds']} s: validation accuracy {record['val_accuracy']:.1%}.")
     print(f"Weights: {record['file']} ({record['bytes'] / 1e6:.2f} MB)")
     print(f"SHA-256: {record['sha256']}")
     print("To ship it, copy it to course_utils/assets/ and set BASE_SHA256 in "

@@ -19,6 +19,9 @@ The keys in use, so a new use picks its own::
     fingers.make_fingers    (seed, 0) the hands; (seed, 1, first image) the pixel noise
     fingers.load_fingers    (seed, 42) the seeds of the train, validation, test images
     datasets.epoch_seed     (seed, epoch) shuffling and augmentation of one epoch
+    instructor.pretrain     (seed, 4000, 0) lesson 04's source images, (seed, 4000, 1) their
+                            validation images (``course pretrain``)
+    transfer.compare_cuts   (seed, 4001) the labelled images each seed draws from the pool
 
 :func:`layer_seed` is ``seed * 1000 + index`` (and consecutive seeds,
 ``spacing=1``, for the layers of the augmentation, whose seed is already one

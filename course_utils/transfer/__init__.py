@@ -4,15 +4,16 @@ No ImageNet weights can be downloaded in CI or on a grader, so the course ships 
 own pretrained base: the reference CNN (:func:`course_utils.models.build_fingers_cnn`,
 32x32 inputs) trained on a *source* task that differs from the lesson's target.
 
-* **Source task**: the 12 fingers classes drawn in :data:`course_utils.fingers.ALT_STYLE`
+* **Source task**: *counting* the raised fingers (:data:`SOURCE_CLASSES` classes, 0 to
+  5; which hand it is never asked) of hands drawn in :data:`course_utils.fingers.ALT_STYLE`
   (dark, thick-fingered hands on a light, smooth background, turned up to 40 degrees),
-  with plenty of data (12 000 images). ``course pretrain`` trains it, seeded, in about
-  a minute and a half on two CPU cores; its weights (:data:`BASE_FILE`, 0.67 MB) live
-  in ``course_utils/assets/`` and are checked against :data:`BASE_SHA256` on load.
-  The record beside them (:func:`base_record`) says how they were made.
-* **Target task**: the same 12 classes in the course's usual look
-  (:data:`course_utils.fingers.DEFAULT_STYLE`) with little labelled data, the
-  profile's ``few_shot_per_class`` images per class.
+  with plenty of data (12 000 images). ``course pretrain`` trains it, seeded, in a few
+  minutes on two CPU cores; its weights (:data:`BASE_FILE`, 0.67 MB) live in
+  ``course_utils/assets/`` and are checked against :data:`BASE_SHA256` on load. The
+  record beside them (:func:`base_record`) says how they were made.
+* **Target task**: another task on other-looking images: count *and* hand, the 12
+  classes, in the course's usual look (:data:`course_utils.fingers.DEFAULT_STYLE`),
+  with little labelled data, the profile's ``few_shot_per_class`` images per class.
 
 The two ways to reuse the base (SYLLABUS 04):
 
@@ -60,6 +61,7 @@ from course_utils.transfer.base import (
     BASE_IMAGE_SIZE,
     BASE_SHA256,
     CUT_LAYER,
+    SOURCE_CLASSES,
     TOP_BLOCK,
     base_record,
     base_weights_path,
@@ -76,8 +78,10 @@ from course_utils.transfer.decision import (
 from course_utils.transfer.figures import plot_accuracy_by_data_size, plot_accuracy_comparison
 from course_utils.transfer.imagenet import PretrainedBase, load_pretrained_base
 from course_utils.transfer.reuse import (
+    CUT_SEED_KEY,
     build_feature_extractor,
     build_fine_tuning_model,
+    compare_cuts,
     compare_methods,
     count_trainable_parameters,
     extract_features,
@@ -90,9 +94,11 @@ __all__ = [
     "BASE_IMAGE_SIZE",
     "BASE_SHA256",
     "CUT_LAYER",
+    "CUT_SEED_KEY",
     "DECISION_TABLE",
     "METHODS",
     "PretrainedBase",
+    "SOURCE_CLASSES",
     "TOP_BLOCK",
     "base_record",
     "base_weights_path",
@@ -100,6 +106,7 @@ __all__ = [
     "build_feature_extractor",
     "build_fine_tuning_model",
     "check_sha256",
+    "compare_cuts",
     "compare_methods",
     "choose_method",
     "count_trainable_parameters",

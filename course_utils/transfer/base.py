@@ -1,7 +1,8 @@
 """The shipped base network of lesson 04 and its record.
 
-The course's pretrained base is the reference CNN trained on the ALT_STYLE source
-task (``course pretrain``, :mod:`course_utils.instructor.pretrain`). Its weights,
+The course's pretrained base is the reference CNN trained on the source task, counting
+the raised fingers (:data:`SOURCE_CLASSES` classes, the hand not asked) of ALT_STYLE
+hands (``course pretrain``, :mod:`course_utils.instructor.pretrain`). Its weights,
 :data:`BASE_FILE`, ship in ``course_utils/assets/`` and are checked against
 :data:`BASE_SHA256` before they are read; the record beside them
 (:func:`base_record`) says how they were made.
@@ -33,6 +34,7 @@ __all__ = [
     "BASE_IMAGE_SIZE",
     "BASE_SHA256",
     "CUT_LAYER",
+    "SOURCE_CLASSES",
     "TOP_BLOCK",
     "base_record",
     "base_weights_path",
@@ -46,7 +48,9 @@ BASE_IMAGE_SIZE: Final = 32
 #: The shipped weights, in ``course_utils/assets/`` (Keras ``.weights.h5`` format).
 BASE_FILE: Final = "fingers_base_alt_32px.weights.h5"
 #: SHA-256 of :data:`BASE_FILE`; :func:`load_base_network` refuses any other file.
-BASE_SHA256: Final = "8db4b50d23a246f9d2e412ae0596b429dac65dab419d0ceb79a2aa2a22c54362"
+BASE_SHA256: Final = "5ac77392ef85fbb39370f7c21d2f92fd465e0d9910b55c39c80c4695443a7b52"
+#: Classes of the source task: how many fingers are raised, 0 to 5 (the hand is not asked).
+SOURCE_CLASSES: Final = labels.NUM_COUNTS
 #: The layer the base is cut at: everything below it is the feature extractor.
 CUT_LAYER: Final = "flatten"
 #: Prefix of the layers of the base's top convolution block (unfrozen for fine-tuning).
@@ -127,13 +131,17 @@ def check_sha256(path: str | os.PathLike[str], expected: str) -> Path:
     return file
 
 
-def build_base_architecture(input_shape: Sequence[int] | None = None) -> keras.Model:
+def build_base_architecture(
+    input_shape: Sequence[int] | None = None, num_classes: int = labels.NUM_CLASSES, *,
+    seed: int = 0,
+) -> keras.Model:
     """The base network's architecture, untrained: the reference CNN named ``base``.
 
     Three convolution blocks (16, 32, 64 filters, each with batch normalisation and
-    2x2 max pooling), ``flatten``, ``fc1`` (128 units), dropout and a 12-way softmax:
-    :func:`course_utils.models.build_fingers_cnn` at 32x32 with its defaults and
-    ``seed=0``. An ``input_shape`` (default ``(32, 32, 1)``) of another side puts a
+    2x2 max pooling), ``flatten``, ``fc1`` (128 units), dropout and a softmax of
+    ``num_classes`` (12, the target task's, by default; the shipped base has
+    :data:`SOURCE_CLASSES`): :func:`course_utils.models.build_fingers_cnn` at 32x32
+    with its defaults and ``seed`` (its initial weights; 0 for the shipped base). An ``input_shape`` (default ``(32, 32, 1)``) of another side puts a
     ``Resizing`` layer named ``resize_to_base`` (bilinear, antialiased) in front, so
     the layers, their names and their weights stay the same at every image size.
     Lesson 04 trains it from scratch as the baseline transfer learning must beat.
@@ -151,7 +159,7 @@ def build_base_architecture(input_shape: Sequence[int] | None = None) -> keras.M
 
     shape = check_gray_shape(input_shape)
     base = models.build_fingers_cnn(
-        (BASE_IMAGE_SIZE, BASE_IMAGE_SIZE, 1), labels.NUM_CLASSES, seed=0, name="base"
+        (BASE_IMAGE_SIZE, BASE_IMAGE_SIZE, 1), num_classes, seed=seed, name="base"
     )
     return _at_input_shape(base, shape)
 
@@ -184,6 +192,8 @@ def load_base_network(
 ) -> keras.Model:
     """The pretrained base network, with the source task's head still on.
 
+    Its ``predictions`` layer has :data:`SOURCE_CLASSES` units, one per finger count.
+
     The weights come from ``weights_path`` (default: the shipped
     :data:`BASE_FILE`), checked against ``sha256`` (default: :data:`BASE_SHA256`)
     before they are read. ``input_shape`` (default ``(32, 32, 1)``) is the shape of
@@ -213,7 +223,7 @@ def load_base_network(
         expected = sha256
     check_sha256(path, expected)
     shape = check_gray_shape(input_shape)
-    trained = build_base_architecture()
+    trained = build_base_architecture(num_classes=SOURCE_CLASSES)
     try:
         trained.load_weights(path)
     except (ValueError, OSError, KeyError) as exc:

@@ -23,14 +23,20 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["plot_accuracy_by_data_size", "plot_accuracy_comparison"]
 
 
-def plot_accuracy_comparison(accuracies: Mapping[str, float], *, chance: float | None = None) -> Figure:
+def plot_accuracy_comparison(
+    accuracies: Mapping[str, float | tuple[float, float]], *, chance: float | None = None
+) -> Figure:
     """Bar chart of test accuracies by method, values written on the bars.
 
-    ``chance`` (e.g. ``1 / 12``) draws the chance level as a dashed line.
+    A value is an accuracy, or a pair ``(mean, spread)`` over seeds
+    (:func:`course_utils.training.final_over_seeds`): the spread is drawn as an error
+    bar of one standard deviation either way. ``chance`` (e.g. ``1 / 12``) draws the
+    chance level as a dashed line.
 
     Examples
     --------
-    >>> fig = plot_accuracy_comparison({"from scratch": 0.2, "fine-tuning": 0.5}, chance=1 / 12)
+    >>> fig = plot_accuracy_comparison({"from scratch": 0.2, "fine-tuning": (0.5, 0.03)},
+    ...                                chance=1 / 12)
     >>> [t.get_text() for t in fig.axes[0].get_xticklabels()]
     ['from scratch', 'fine-tuning']
     """
@@ -39,14 +45,19 @@ def plot_accuracy_comparison(accuracies: Mapping[str, float], *, chance: float |
     if not accuracies:
         raise ValueError("accuracies: expected at least one {method: accuracy} entry")
     names = list(accuracies)
-    values = [float(accuracies[n]) for n in names]
-    if any(not 0 <= v <= 1 for v in values):
-        raise ValueError(f"accuracies: expected values in [0, 1], got {values}")
+    pairs = [v if isinstance(v, tuple) else (v, 0.0) for v in accuracies.values()]
+    values = [float(mean) for mean, _ in pairs]
+    spreads = [float(spread) for _, spread in pairs]
+    if any(not 0 <= v <= 1 for v in values) or any(not s >= 0 for s in spreads):
+        raise ValueError(f"accuracies: expected values in [0, 1] (and spreads >= 0), got "
+                         f"{list(accuracies.values())}")
     fig = Figure(figsize=(1.8 + 1.6 * len(names), 3.4))
     ax = fig.add_subplot()
-    bars = ax.bar(names, values, color="#4c72b0")
-    for bar, value in zip(bars, values, strict=True):
-        ax.text(bar.get_x() + bar.get_width() / 2, value + 0.02, f"{value:.0%}", ha="center")
+    bars = ax.bar(names, values, color="#4c72b0", yerr=spreads if any(spreads) else None,
+                  capsize=4)
+    for bar, value, spread in zip(bars, values, spreads, strict=True):
+        text = f"{value:.0%}" + (f" ± {100 * spread:.0f}" if spread else "")
+        ax.text(bar.get_x() + bar.get_width() / 2, value + spread + 0.02, text, ha="center")
     if chance is not None:
         ax.axhline(chance, color="grey", linestyle="--", label="chance")
         ax.legend(loc="upper left")

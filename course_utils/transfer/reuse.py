@@ -8,7 +8,9 @@
   :func:`unfreeze_top_block` unfreezes the top convolution block and recompiles
   with a very small learning rate.
 
-:func:`compare_methods` runs the lesson's recipe against training from scratch.
+:func:`compare_methods` runs the lesson's recipe against training from scratch and
+against a new head on the frozen base (to tell the head's effect from the
+unfreezing's); :func:`compare_cuts` compares feature extraction at several cuts.
 
 Examples
 --------
@@ -45,6 +47,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "build_feature_extractor",
     "build_fine_tuning_model",
+    "CUT_SEED_KEY",
+    "compare_cuts",
     "compare_methods",
     "count_trainable_parameters",
     "extract_features",
@@ -243,49 +247,55 @@ def compare_methods(
     C: float = 0.01,
     seed: int = 0,
 ) -> dict[str, float]:
-    """Test accuracy of the lesson's three ways to use little labelled data.
+    """Test accuracy of the lesson's ways to use little labelled data, for one seed.
 
-    The lesson's recipe, in one call (``tests/test_transfer.py`` checks its claims):
+    Four set-ups, so that each effect can be told apart (repeat the call over seeds
+    with :func:`course_utils.training.repeat_over_seeds` and compare them seed by seed
+    with :func:`course_utils.training.paired_change`):
 
-    * ``"from scratch"``: :func:`build_base_architecture` trained from its random
-      initialisation for ``head_epochs + fine_epochs`` epochs at ``warmup_lr``;
+    * ``"from scratch"``: :func:`build_base_architecture` trained from a random
+      initialisation (drawn from ``seed``) for ``head_epochs + fine_epochs`` epochs at ``warmup_lr``;
     * ``"feature extraction"``: the shipped base cut at ``flatten``, a logistic
-      regression (``C``) on the features;
-    * ``"head warm-up"``: a new head on the frozen base, ``head_epochs`` at ``warmup_lr``;
-    * ``"fine-tuning"``: then the top block unfrozen, ``fine_epochs`` at ``fine_tune_lr``.
+      regression (``C``) on the features (no randomness: the same for every seed);
+    * ``"new head, base frozen"``: a new head on the frozen base, warmed up for
+      ``head_epochs`` at ``warmup_lr``, then ``fine_epochs`` more at ``fine_tune_lr``
+      with the base still frozen: the head's effect alone;
+    * ``"fine-tuning"``: the same warm-up (the same weights), then the top block
+      unfrozen for the same ``fine_epochs`` at the same ``fine_tune_lr`` and the same
+      batches: it differs from the previous one only in the unfreezing.
 
-    Images are uint8 ``(n, s, s)``; the networks train on one dataset (no
-    augmentation; it reshuffles itself every epoch), seeded by ``seed``;
-    :func:`course_utils.training.fit_model` trains each, the fine-tuning in two phases
-    of one model. ``head_epochs`` and ``fine_epochs`` are at least 1.
+    Images are uint8 ``(n, s, s)``; the networks train without augmentation, on
+    batches reshuffled every epoch; ``seed`` sets the initial weights, the batches and
+    the dropout masks (:func:`course_utils.training.fit_model`). ``head_epochs`` and
+    ``fine_epochs`` are at least 1.
 
     Examples
     --------
     >>> from course_utils import fingers                                 # doctest: +SKIP
     >>> x, y = fingers.make_fingers(60, image_size=32, seed=42)          # doctest: +SKIP
     >>> xt, yt = fingers.make_fingers(120, image_size=32, seed=44)       # doctest: +SKIP
-    >>> compare_methods(x, y, xt, yt, batch_size=32, head_epochs=20,
-    ...                 fine_epochs=20, seed=42)                         # doctest: +SKIP
-    {'from scratch': 0.18, 'feature extraction': 0.41, 'head warm-up': 0.5, 'fine-tuning': 0.52}
+    >>> sorted(compare_methods(x, y, xt, yt, batch_size=32, head_epochs=20,
+    ...                        fine_epochs=20, seed=42))                 # doctest: +SKIP
+    ['feature extraction', 'fine-tuning', 'from scratch', 'new head, base frozen']
     """
-    from course_utils import datasets
-    from course_utils.runtime.tf_setup import set_seed
+    from course_utils import datasets, models
     from course_utils.training import fit_model
 
     head_epochs = check_scalar(head_epochs, "head_epochs", int, min_val=1)
     fine_epochs = check_scalar(fine_epochs, "fine_epochs", int, min_val=1)
+    total = head_epochs + fine_epochs
     x_train = np.asarray(x_train)
     shape = (int(x_train.shape[1]), int(x_train.shape[-2]), 1)
-    # One shuffled dataset for the three networks, made once seeded: its order of batches
-    # depends on the global seed in force when it is made.
-    set_seed(seed)
-    train_ds = datasets.make_dataset(x_train, y_train, batch_size=batch_size, training=True,
+
+    def train_ds() -> Any:  # made after fit_model has seeded: the seed fixes its batches
+        return datasets.make_dataset(x_train, y_train, batch_size=batch_size, training=True,
                                      seed=seed)
+
     test_ds = datasets.make_dataset(x_test, y_test, batch_size=256, training=False)
     results: dict[str, float] = {}
 
-    scratch = fit_model(lambda: build_base_architecture(shape), train_ds,
-                        epochs=head_epochs + fine_epochs, learning_rate=warmup_lr, seed=seed)
+    scratch = fit_model(lambda: build_base_architecture(shape, seed=seed), train_ds,
+                        epochs=total, learning_rate=warmup_lr, seed=seed)
     results["from scratch"] = _accuracy(scratch.model, test_ds)
 
     extractor = build_feature_extractor(load_base_network(shape))
@@ -295,16 +305,91 @@ def compare_methods(
     model = fit_model(lambda: build_fine_tuning_model(extractor, learning_rate=warmup_lr,
                                                       seed=seed),
                       train_ds, epochs=head_epochs, seed=seed).model
-    results["head warm-up"] = _accuracy(model, test_ds)
+    warm = model.get_weights()
+    # The control: the same second phase (rate, epochs, batches), the base still frozen.
+    models.compile_classifier(model, learning_rate=fine_tune_lr)
+    fit_model(model, train_ds, epochs=total, initial_epoch=head_epochs, seed=seed)
+    results["new head, base frozen"] = _accuracy(model, test_ds)
+    model.set_weights(warm)
     unfreeze_top_block(model, extractor, learning_rate=fine_tune_lr)
-    # The second phase goes on with the same model and random state: no new seed.
-    fit_model(model, train_ds, epochs=head_epochs + fine_epochs, initial_epoch=head_epochs)
+    fit_model(model, train_ds, epochs=total, initial_epoch=head_epochs, seed=seed)
     results["fine-tuning"] = _accuracy(model, test_ds)
     return results
 
 
+def compare_cuts(
+    base: keras.Model,
+    x_pool: np.ndarray,
+    y_pool: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    *,
+    cuts: Sequence[str],
+    per_class: int,
+    seeds: Sequence[int],
+    C: float = 0.01,
+) -> dict[str, dict[int, dict[str, list[float]]]]:
+    """Feature extraction cut at each layer of ``cuts``, over several draws of labels.
+
+    For every seed, ``per_class`` images of every class are drawn from the pool
+    ``(x_pool, y_pool)`` (with :func:`course_utils.runtime.seeds.make_rng`
+    ``(seed, CUT_SEED_KEY)``: the same images for every cut); the base cut at each
+    layer turns them into features and a logistic regression (``C``) trained on them
+    is scored on the test images. Returns ``{cut: {seed: {"test_accuracy": [a]}}}``,
+    what :func:`course_utils.training.final_over_seeds` and
+    :func:`course_utils.training.paired_change` read.
+
+    Raises ``ValueError`` for an unknown cut or a class with fewer than ``per_class``
+    images in the pool.
+
+    Examples
+    --------
+    >>> runs = compare_cuts(load_base_network(), x_pool, y_pool, x_test, y_test,
+    ...                     cuts=["block2_pool", "flatten"], per_class=5,
+    ...                     seeds=[0, 1, 2])                              # doctest: +SKIP
+    >>> sorted(runs), sorted(runs["flatten"])                          # doctest: +SKIP
+    (['block2_pool', 'flatten'], [0, 1, 2])
+    """
+    from course_utils.runtime.seeds import make_rng
+
+    per_class = check_scalar(per_class, "per_class", int, min_val=1)
+    y_pool = labels.check_labels(y_pool, name="y_pool")
+    classes = np.unique(y_pool)
+    if np.bincount(y_pool)[classes].min() < per_class:
+        raise ValueError(f"per_class: a class has only {np.bincount(y_pool)[classes].min()} "
+                         f"images in the pool, fewer than {per_class}")
+    draws = {}
+    for seed in seeds:
+        rng = make_rng(seed, CUT_SEED_KEY)
+        draws[seed] = np.concatenate([rng.choice(np.flatnonzero(y_pool == c), per_class,
+                                                 replace=False) for c in classes])
+    runs: dict[str, dict[int, dict[str, list[float]]]] = {}
+    for cut in cuts:
+        extractor = build_feature_extractor(base, cut_at=cut)
+        pool, test = extract_features(extractor, x_pool), extract_features(extractor, x_test)
+        runs[cut] = {}
+        for seed, keep in draws.items():
+            classifier = fit_feature_classifier(pool[keep], y_pool[keep], C=C)
+            runs[cut][seed] = {"test_accuracy": [float(classifier.score(test, y_test))]}
+    return runs
+
+
+#: The key of :func:`compare_cuts`' draws of labelled images (the course's seed scheme).
+CUT_SEED_KEY = 4001
+
+
 def _accuracy(model: keras.Model, dataset: Any) -> float:
-    return float(model.evaluate(dataset, verbose=0, return_dict=True)["accuracy"])
+    """Accuracy of ``model`` on the ``(images, labels)`` batches of ``dataset``, in inference mode.
+
+    A plain forward pass per batch: unlike ``evaluate``, it traces no new function for every
+    model (what dominates the cost of a comparison's small runs).
+    """
+    correct = total = 0
+    for images, batch_labels in dataset:
+        predicted = np.argmax(np.asarray(model(images, training=False)), axis=-1)
+        correct += int(np.sum(predicted == np.asarray(batch_labels)))
+        total += len(predicted)
+    return correct / total
 
 
 def count_trainable_parameters(model: Any) -> int:
