@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -60,6 +61,14 @@ class LessonRun:
 def stream(cell, name: str = "stdout") -> str:
     return "".join(o.get("text", "") for o in cell.get("outputs", [])
                    if o.output_type == "stream" and o.name == name)
+
+
+def find_printed(pattern: str, text: str) -> re.Match:
+    """The first line of ``text`` (a lesson's printed output) matching ``pattern``; a test
+    fails naming the pattern and showing the output when there is none."""
+    found = re.search(pattern, text, re.M)
+    assert found, f"the lesson printed no line matching {pattern!r}:\n{text}"
+    return found
 
 
 def expand_autotests(source: str) -> str:

@@ -15,7 +15,7 @@ import math
 import re
 
 import pytest
-from conftest import COURSE
+from conftest import COURSE, find_printed
 
 from course_utils.instructor import release
 
@@ -73,19 +73,13 @@ def _text(lesson_run) -> str:
     return lesson_run(LESSON).stream()
 
 
-def _find(pattern: str, text: str) -> re.Match:
-    found = re.search(pattern, text, re.M)
-    assert found, f"the lesson printed no line matching {pattern!r}:\n{text}"
-    return found
-
-
 def _compared(text: str, first: str) -> tuple[list[int], dict, dict]:
     """The comparison printed by ``training.describe_over_seeds`` whose first row is ``first``.
 
     (seeds, {name: (train mean, spread, val mean, spread)},
     {name: ((train change, spread, verdict), (val change, spread, verdict))}).
     """
-    header = _find(r"^last epoch, mean ± spread over seeds \[([\d, ]+)\]: training loss \| "
+    header = find_printed(r"^last epoch, mean ± spread over seeds \[([\d, ]+)\]: training loss \| "
                    rf"validation loss\n  {re.escape(first)}\s", text)
     seeds = [int(s) for s in header[1].split(", ")]
     block = text[header.start():].split("\n")[1:]
@@ -163,7 +157,7 @@ def test_claim_the_four_symptoms_of_the_learning_rate(lesson_run):
 
 def test_claim_the_range_test_suggests_a_careful_rate_on_its_curve(lesson_run):
     text = _text(lesson_run)
-    m = _find(rf"^range test: (\d+) batches from rate {NUMBER} to {NUMBER}; the smoothed loss "
+    m = find_printed(rf"^range test: (\d+) batches from rate {NUMBER} to {NUMBER}; the smoothed loss "
               rf"falls 5 % below its start at rate {NUMBER}, is lowest at rate {NUMBER}, and the "
               rf"test stopped when the loss diverged; suggested rate {NUMBER} \(a tenth of "
               rf"{NUMBER}\)$", text)
@@ -202,7 +196,7 @@ def test_claim_the_rate_comparison_is_made_over_three_seeds(lesson_run):
 
 def test_claim_step_decay_lowers_the_training_loss_and_cooling_too_fast_stalls(lesson_run):
     text = _text(lesson_run)
-    m = _find(r"^step decay, rate per epoch: (.+)$", text)
+    m = find_printed(r"^step decay, rate per epoch: (.+)$", text)
     step_rates = [float(r) for r in m[1].split(", ")]
     held = [len(list(group)) for _, group in itertools.groupby(step_rates)]
     assert len(held) >= 2 and min(held[:-1]) >= 2, f"step decay must hold the rate: {step_rates}"
@@ -221,7 +215,7 @@ def test_claim_step_decay_lowers_the_training_loss_and_cooling_too_fast_stalls(l
 
 def test_claim_reduce_on_plateau_lowers_the_rate_only_after_an_epoch_without_progress(
         lesson_run):
-    m = _find(r"reduce on plateau from \S+: rate per epoch ([^;]+); "
+    m = find_printed(r"reduce on plateau from \S+: rate per epoch ([^;]+); "
               r"validation loss per epoch (.+)$", _text(lesson_run))
     rates = [float(r) for r in m[1].split(", ")]
     val = [float(v) for v in m[2].split(", ")]
@@ -253,7 +247,7 @@ def test_claim_small_batches_are_noisy_and_the_full_batch_barely_moves(lesson_ru
     # "Single samples, at the same rate, do no better: ... the loss also ends above the
     # mini-batches', by more than the spread"
     for name in ("full batch", "single sample"):
-        change = _find(rf"^{name} - mini-batch, seed by seed: training loss ([+-][\d.]+) ± "
+        change = find_printed(rf"^{name} - mini-batch, seed by seed: training loss ([+-][\d.]+) ± "
                        r"([\d.]+) (better|worse|within noise)$", text)
         assert change[3] == "worse", change.group(0)
     assert rows["full batch"][2] > 0.9 * math.log(12), rows

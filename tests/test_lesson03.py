@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import COURSE, LESSON_PROFILE
+from conftest import COURSE, LESSON_PROFILE, find_printed
 
 from course_utils.instructor import release
 from course_utils.runtime import profiles
@@ -36,12 +36,6 @@ def _text(lesson_run) -> str:
     return lesson_run(LESSON).stream()
 
 
-def _find(pattern: str, text: str) -> re.Match:
-    found = re.search(pattern, text, re.M)
-    assert found, f"the lesson printed no line matching {pattern!r}:\n{text}"
-    return found
-
-
 def _steps(value: str) -> int | None:
     return None if value == "None" else int(value)
 
@@ -54,7 +48,7 @@ def test_the_numpy_rules_match_keras_and_the_two_nesterov_forms_agree(lesson_run
     diffs = [float(d) for d in re.findall(r"from keras.optimizers.SGD over 50 steps: ([\d.e+-]+)",
                                           text)]
     assert len(diffs) == 3 and max(diffs) < 1e-6, diffs
-    forms = _find(r"look-ahead points against Keras' form over 50 steps: largest difference "
+    forms = find_printed(r"look-ahead points against Keras' form over 50 steps: largest difference "
                   r"([\d.e+-]+)", text)
     assert float(forms.group(1)) < 1e-12, "the two Nesterov forms should agree"
 
@@ -62,9 +56,9 @@ def test_the_numpy_rules_match_keras_and_the_two_nesterov_forms_agree(lesson_run
 def test_claim_the_velocity_grows_on_a_steady_gradient_and_stays_small_on_a_flipping_one(
         lesson_run):
     text = _text(lesson_run)
-    steady = float(_find(r"^same sign every step .*: ([\d.]+) plain steps", text).group(1))
-    flipping = float(_find(r"^sign flips every step .*: ([\d.]+) plain steps", text).group(1))
-    limit = float(_find(r"the limit for a steady gradient.*: ([\d.]+) plain steps", text).group(1))
+    steady = float(find_printed(r"^same sign every step .*: ([\d.]+) plain steps", text).group(1))
+    flipping = float(find_printed(r"^sign flips every step .*: ([\d.]+) plain steps", text).group(1))
+    limit = float(find_printed(r"the limit for a steady gradient.*: ([\d.]+) plain steps", text).group(1))
     # "the velocity has grown close to its limit ...; with a flipping gradient it stays below
     # a single plain step"
     assert 0.9 * limit <= steady <= limit, (steady, limit)
@@ -79,8 +73,8 @@ def test_claim_on_the_bowl_momentum_and_nesterov_win_and_the_effective_step_dive
     assert len(rows) == 4, text
     steps = {name: _steps(m["steps"]) for name, m in rows.items()}
     over = {name: float(m["over"]) for name, m in rows.items()}
-    speedup = float(_find(r"momentum reaches the tolerance in ([\d.]+)x fewer steps", text)[1])
-    ratio = float(_find(r"Nesterov overshoots ([\d.]+) times as far as momentum", text)[1])
+    speedup = float(find_printed(r"momentum reaches the tolerance in ([\d.]+)x fewer steps", text)[1])
+    ratio = float(find_printed(r"Nesterov overshoots ([\d.]+) times as far as momentum", text)[1])
     # "reaches the tolerance several times sooner than gradient descent at the same rate"
     assert speedup >= 3 and speedup == pytest.approx(
         steps["gradient descent"] / steps["momentum"], abs=0.05)
@@ -98,7 +92,7 @@ def test_claim_on_the_bowl_momentum_and_nesterov_win_and_the_effective_step_dive
 def test_claim_momentum_damps_the_zig_zag_of_plain_descent_at_the_same_effective_step(
         lesson_run):
     text = _text(lesson_run)
-    total = int(_find(r"^over (\d+) steps:$", text)[1])
+    total = int(find_printed(r"^over (\d+) steps:$", text)[1])
     rows = {m["name"]: (int(m["crossings"]), float(m["travelled"]), _steps(m["steps"]))
             for m in re.finditer(
                 rf"^(?P<name>{RUN})\s+rate [\d.]+\s+crosses the floor\s+(?P<crossings>\d+) "
@@ -160,13 +154,13 @@ def _cnn(text: str) -> tuple[dict, dict, float]:
         rf"^(?P<a>{RUN}) against (?P<b>{RUN}): training {part.format('t')} \| "
         rf"validation {part.format('v')}$", text, re.M)}
     assert len(changes) == 4, text
-    share = float(_find(r"the effective step closes (-?\d+)% of the training-loss gap", text)[1])
+    share = float(find_printed(r"the effective step closes (-?\d+)% of the training-loss gap", text)[1])
     return table, changes, share / 100
 
 
 def test_the_cnn_comparison_reports_mean_and_spread_over_the_profiles_seeds(lesson_run):
     text = _text(lesson_run)
-    seeds = _find(r"^loss after \d+ epochs, mean ± spread over seeds \[([\d, ]+)\]", text)[1]
+    seeds = find_printed(r"^loss after \d+ epochs, mean ± spread over seeds \[([\d, ]+)\]", text)[1]
     expected = profiles.get_profile(LESSON_PROFILE).comparison_seeds
     assert tuple(int(s) for s in seeds.split(",")) == expected, seeds
     assert len(expected) >= (3 if LESSON_PROFILE in ("cpu", "gpu") else 2)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import COURSE, LESSON_PROFILE
+from conftest import COURSE, LESSON_PROFILE, find_printed
 
 from course_utils import training, transfer
 from course_utils.instructor import pretrain, release
@@ -59,12 +59,6 @@ def test_settings_cell_holds_the_budget_and_the_rates():
 
 def _text(lesson_run) -> str:
     return lesson_run(LESSON).stream()
-
-
-def _find(pattern: str, text: str) -> re.Match:
-    found = re.search(pattern, text, re.M)
-    assert found, f"the lesson printed no line matching {pattern!r}:\n{text}"
-    return found
 
 
 METHODS = r"from scratch|feature extraction|new head, base frozen|fine-tuning"
@@ -120,7 +114,7 @@ def test_the_comparisons_report_mean_and_spread_over_the_profiles_seeds(lesson_r
     cuts = dict(re.findall(r"^feature extraction cut at (block2_pool|flatten)\s*: test accuracy "
                            r"([\d.]+)% ± [\d.]+$", text, re.M))
     assert set(cuts) == {"block2_pool", "flatten"}, text
-    _find(r"^cutting one block lower: [+-][\d.]+ ± [\d.]+ points \((better|within noise|worse)\)$",
+    find_printed(r"^cutting one block lower: [+-][\d.]+ ± [\d.]+ points \((better|within noise|worse)\)$",
           text)
 
 
@@ -153,7 +147,7 @@ def test_claim_what_the_new_head_and_the_unfreezing_each_bring(lesson_run):
 @pytest.mark.claims
 def test_claim_cutting_lower_does_not_help_on_this_close_source_task(lesson_run):
     # "here cutting lower costs accuracy, in every draw of labelled images"
-    found = _find(r"^cutting one block lower: ([+-][\d.]+) ± ([\d.]+) points \(([a-z ]+)\)$",
+    found = find_printed(r"^cutting one block lower: ([+-][\d.]+) ± ([\d.]+) points \(([a-z ]+)\)$",
                   _text(lesson_run))
     assert found[3] == "worse" and float(found[1]) < 0, found[0]
 
@@ -163,19 +157,19 @@ def test_claims_of_the_single_seed_demonstrations(lesson_run):
     text = _text(lesson_run)
     # "the network learns its few training images by heart (training accuracy near 100 %) but
     # does far worse on the test images"
-    scratch = _find(r"^from scratch: training accuracy (\d+)%, test accuracy ([\d.]+)%", text)
+    scratch = find_printed(r"^from scratch: training accuracy (\d+)%, test accuracy ([\d.]+)%", text)
     assert int(scratch[1]) >= 95 and float(scratch[2]) <= int(scratch[1]) - 30, scratch[0]
     # "a much better test accuracy than from scratch" (feature extraction, the same seed)
-    gain = float(_find(r"^feature extraction: .* \(([+-][\d.]+) points over scratch\)", text)[1])
+    gain = float(find_printed(r"^feature extraction: .* \(([+-][\d.]+) points over scratch\)", text)[1])
     assert gain >= 10, gain
     # "one labelled image per class already gives far more than chance, and the accuracy grows
     # with the labels"
-    sizes = {int(k): int(v) for k, v in re.findall(r"'?(\d+)'?: '(\d+)%'", _find(
+    sizes = {int(k): int(v) for k, v in re.findall(r"'?(\d+)'?: '(\d+)%'", find_printed(
         r"^test accuracy by labelled images per class: \{.*\}$", text)[0])}
     ordered = [sizes[k] for k in sorted(sizes)]
     assert ordered[0] >= 3 * 100 / 12 and ordered[-1] > ordered[0], sizes
     assert ordered == sorted(ordered), sizes
     # "fine-tuning's validation accuracy ends much higher" than from scratch's
-    last = dict(re.findall(r"'(from scratch|fine-tuning)': '(\d+)%'", _find(
+    last = dict(re.findall(r"'(from scratch|fine-tuning)': '(\d+)%'", find_printed(
         r"^last validation accuracy: .*$", text)[0]))
     assert int(last["fine-tuning"]) >= int(last["from scratch"]) + 15, last
