@@ -29,7 +29,11 @@ import numpy as np
 from course_utils.runtime import io
 from course_utils.runtime.checks import check_choice
 
-__all__ = ["History", "read_history"]
+__all__ = ["METRIC_NAMES", "History", "read_history"]
+
+#: The metrics Keras records, in words (table headers, panel titles).
+METRIC_NAMES = {"loss": "training loss", "val_loss": "validation loss",
+                "accuracy": "training accuracy", "val_accuracy": "validation accuracy"}
 
 #: The ``mode`` values of :meth:`History.best`: ``"auto"`` maximises accuracies, minimises
 #: the rest (Keras' ``EarlyStopping`` rule).

@@ -38,7 +38,7 @@ from matplotlib.ticker import MaxNLocator
 from numpy.typing import ArrayLike
 
 from course_utils import metrics
-from course_utils.history import read_history
+from course_utils.history import METRIC_NAMES, read_history
 from course_utils.labels import CLASS_NAMES, NUM_CLASSES, check_class_names, check_label_vector
 from course_utils.runtime import io
 from course_utils.runtime.checks import check_scalar
@@ -284,8 +284,6 @@ def plot_over_seeds(runs: Mapping[str, Mapping[int, Any]], *,
     if not runs:
         raise ValueError("runs: expected at least one {name: {seed: history}}, got none")
     metrics = [metrics] if isinstance(metrics, str) else list(metrics)
-    titles = {"loss": "training loss", "val_loss": "validation loss",
-              "accuracy": "training accuracy", "val_accuracy": "validation accuracy"}
     fig = Figure(figsize=(5.0 * len(metrics), 4.3), layout="constrained")
     axes = fig.subplots(1, len(metrics), sharey=True, squeeze=False)[0]
     colors = colors_for(runs, colors or {})
@@ -297,7 +295,7 @@ def plot_over_seeds(runs: Mapping[str, Mapping[int, Any]], *,
             mean = np.mean([h[metric] for h in histories], axis=0)
             ax.plot(histories[0].epochs, mean, "-o", color=colors[name], linewidth=2,
                     markersize=4, label=f"{name} (mean of {len(histories)} seeds)")
-        ax.set(yscale="log", xlabel="epoch", title=titles.get(metric, metric))
+        ax.set(yscale="log", xlabel="epoch", title=METRIC_NAMES.get(metric, metric))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     low, high = axes[0].get_ylim()

@@ -36,7 +36,7 @@ from typing import Any, Final, TypeVar
 
 import numpy as np
 
-from course_utils.history import History, read_history
+from course_utils.history import METRIC_NAMES, History, read_history
 from course_utils.runtime.checks import check_scalar
 from course_utils.runtime.tf_setup import import_keras, set_seed
 
@@ -363,8 +363,6 @@ def paired_change(runs: Mapping[int, Any], baseline: Mapping[int, Any], metric: 
     return Change(differences, higher_is_better=higher_is_better)
 
 
-_NAMES = {"loss": "training loss", "val_loss": "validation loss",
-          "accuracy": "training accuracy", "val_accuracy": "validation accuracy"}
 
 
 
@@ -401,7 +399,7 @@ def describe_over_seeds(runs: Mapping[str, Mapping[int, Any]], *, baseline: str,
     finals = {metric: final_over_seeds(runs, metric) for metric in metrics}
     width = max(len(name) for name in runs)
     lines = [f"last epoch, mean ± spread over seeds {seeds}: "
-             + " | ".join(_NAMES.get(m, m) for m in metrics)]
+             + " | ".join(METRIC_NAMES.get(m, m) for m in metrics)]
     for name in runs:
         cells = [f"{finals[m][name][0]:.3f} ± {finals[m][name][1]:.3f}" for m in metrics]
         lines.append(f"  {name:<{width}}  " + " | ".join(cells))
@@ -412,7 +410,7 @@ def describe_over_seeds(runs: Mapping[str, Mapping[int, Any]], *, baseline: str,
         for metric in metrics:
             change = paired_change(by_seed, runs[baseline], metric,
                                    higher_is_better="accuracy" in metric)
-            cells.append(f"{_NAMES.get(metric, metric)} {change.mean:+.3f} ± {change.spread:.3f} "
+            cells.append(f"{METRIC_NAMES.get(metric, metric)} {change.mean:+.3f} ± {change.spread:.3f} "
                          f"{change.verdict}")
         lines.append(f"{name} - {baseline}, seed by seed: " + " | ".join(cells))
     return "\n".join(lines)
