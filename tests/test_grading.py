@@ -91,10 +91,14 @@ class Run:
     submissions: Path  # the class, as handed in
 
 
-def _fixture(lesson: str) -> dict:
+def _fixture_file(lesson: str) -> dict:
     path = FIXTURES / lesson / "wrong_answers.yml"
     assert path.is_file(), f"{path}: every lesson needs its wrong answers (see ../README.md)"
-    return yaml.safe_load(path.read_text())["submissions"]
+    return yaml.safe_load(path.read_text())
+
+
+def _fixture(lesson: str) -> dict:
+    return _fixture_file(lesson)["submissions"]
 
 
 def _write(nb, path: Path) -> None:
@@ -521,21 +525,64 @@ def test_exchange_cycle_release_fetch_submit_collect_then_grade(prepared_lesson,
 # --------------------------------------------------------------------------- fixtures
 
 
+def _hidden_test_cells(master) -> set[str]:
+    """The autograded test cells of ``master`` that hold hidden tests."""
+    return {cell.metadata["nbgrader"]["grade_id"] for cell in master.cells
+            if cell.get("metadata", {}).get("nbgrader", {}).get("grade")
+            and "BEGIN HIDDEN TESTS" in cell.source}
+
+
 @pytest.mark.parametrize("lesson", LESSONS)
-def test_every_task_keeps_at_least_two_wrong_answers_that_lose_points(lesson):
+def test_every_task_keeps_two_wrong_answers_each_hidden_cell_catches_and_a_right_one(lesson):
+    """The kept answers of every task, as the grading cycle above grades them.
+
+    Every answer is either a plausible ``mistake`` or a correct answer written another way
+    (``right``). Every task keeps at least two mistakes, each of which gets zero on every
+    hidden-test cell of its task on its own (the visible tests alone never decide), and
+    at least one right answer that gets full marks on every test cell of its task.
+    """
     master = release.read_notebook(release.master_path(lesson, COURSE))
     plan = grading.read_grading_plan(master)
+    hidden = _hidden_test_cells(master)
     fixture = _fixture(lesson)
     for name, spec in fixture.items():
         assert sorted(spec["expect"]) == sorted(plan.autograded), f"{name}: list every test cell"
         assert set(spec["answers"]) <= set(plan.tests_of), f"{name}: unknown solution cell"
-        assert all(spec["answers"][k]["mistake"] for k in spec["answers"])
+        for sid, answer in spec["answers"].items():
+            kinds = [k for k in ("mistake", "right") if answer.get(k)]
+            assert len(kinds) == 1, f"{name}/{sid}: say either its mistake or how it is right"
+            tests = plan.tests_of[sid]
+            if kinds == ["right"]:
+                short = [t for t in tests if spec["expect"][t] != plan.autograded[t]]
+                assert not short, f"{name}/{sid}: a right answer must get full marks on {short}"
+            else:
+                kept = [t for t in tests if t in hidden and spec["expect"][t] != 0]
+                assert not kept, f"{name}/{sid}: the hidden tests {kept} let a mistake through"
     tasks = [sid for sid, tests in plan.tests_of.items() if tests]
     assert len(tasks) >= 4 and plan.manual, "a lesson has >= 4 autograded tasks and a written one"
     for sid in tasks:
-        losing = [name for name, spec in fixture.items() if sid in spec["answers"]
-                  and any(spec["expect"][t] < plan.autograded[t] for t in plan.tests_of[sid])]
-        assert len(losing) >= 2, f"{lesson}/{sid}: only {losing} lose points"
+        assert any(t in hidden for t in plan.tests_of[sid]), f"{lesson}/{sid}: no hidden tests"
+        wrong = [name for name, spec in fixture.items()
+                 if spec["answers"].get(sid, {}).get("mistake")]
+        right = [name for name, spec in fixture.items()
+                 if spec["answers"].get(sid, {}).get("right")]
+        assert len(wrong) >= 2, f"{lesson}/{sid}: only {wrong} keep a mistake"
+        assert right, f"{lesson}/{sid}: no correct answer written another way"
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_at_least_half_of_the_autograded_points_test_judgement(lesson):
+    """The tasks listed under ``judgement`` (what the student decides that the text has not
+    decided) carry at least half of the lesson's autograded points."""
+    master = release.read_notebook(release.master_path(lesson, COURSE))
+    plan = grading.read_grading_plan(master)
+    judgement = _fixture_file(lesson).get("judgement") or {}
+    assert set(judgement) <= set(plan.tests_of), f"unknown tasks in judgement: {set(judgement)}"
+    assert all(isinstance(why, str) and why.strip() for why in judgement.values()), \
+        "say for every judgement task what the student decides"
+    points = sum(plan.autograded[t] for sid in judgement for t in plan.tests_of[sid])
+    total = sum(plan.autograded.values())
+    assert points >= total / 2, f"{lesson}: {points} of {total} autograded points test judgement"
 
 
 # --------------------------------------------------------------------------- no notebook runs
