@@ -359,8 +359,11 @@ def test_a_killed_run_resumes_with_only_the_students_left(prepared_lesson, tmp_p
     cmd = [sys.executable, "-m", "course_utils.instructor.cli", "grade", str(folder), "--assignment", LESSON,
            "--course", str(course), "--jobs", "1", "--timeout", "90"]
     records = course / "reports" / LESSON / "students"
+    temporary = tmp_path / "tmp"  # the system's temporary folder, as the runs see it
+    temporary.mkdir()
+    env = os.environ | {"TMPDIR": str(temporary)}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+                            start_new_session=True, env=env)
     deadline = time.time() + 600
     while time.time() < deadline and not (records.is_dir() and list(records.glob("*.json"))):
         time.sleep(0.5)
@@ -368,9 +371,14 @@ def test_a_killed_run_resumes_with_only_the_students_left(prepared_lesson, tmp_p
     proc.wait()
     first = sorted(p.stem for p in records.glob("*.json"))
     assert 1 <= len(first) < 3, first
+    left = [p.name for p in temporary.iterdir()]
+    assert any(n.startswith(grading.grader.STAGING_PREFIX) for n in left), left
     done = subprocess.run(cmd + ["--rerun", "resume"], capture_output=True, text=True,
-                          timeout=900)
+                          timeout=900, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
+    # The killed run's unpacked input is gone too, and so is the resumed run's.
+    left = [p.name for p in temporary.iterdir()]
+    assert not [n for n in left if n.startswith(grading.grader.STAGING_PREFIX)], left
     report = json.loads((course / "reports" / LESSON / "grading_report.json").read_text())
     students = {s["student"]: s for s in report["students"]}
     assert sorted(students) == ["ann", "ben", "cat"]
@@ -383,7 +391,7 @@ def test_a_killed_run_resumes_with_only_the_students_left(prepared_lesson, tmp_p
     (folder / "ben.ipynb").unlink()
     (folder / "cat.ipynb").unlink()
     again = subprocess.run(cmd + ["--rerun", "replace"], capture_output=True, text=True,
-                           timeout=900)
+                           timeout=900, env=env)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "earlier results of this assignment were replaced" in again.stdout
     with open(course / "reports" / LESSON / "grades.csv") as fh:

@@ -165,7 +165,7 @@ def grade_submissions(
 
     # The input is read (archives unpacked into a folder of this run's own) before the
     # output folder is touched: an empty or unreadable input creates nothing there.
-    with tempfile.TemporaryDirectory(prefix="course-grade-input-") as staging:
+    with _staging_folder() as staging:
         subs = find_submissions(source, assignment, staging=staging)
         with _locked(out):
             work_root = out / ".work"
@@ -180,6 +180,33 @@ def grade_submissions(
                     rerun=rerun, progress=progress, started=started, scheduler=scheduler)
             finally:
                 shutil.rmtree(work_root, ignore_errors=True)
+
+
+#: Where a run unpacks its input: ``<prefix><pid>-<random>`` in the system's temporary folder.
+STAGING_PREFIX: Final = "course-grade-input-"
+
+
+def _staging_folder() -> tempfile.TemporaryDirectory:
+    """This run's folder for its unpacked input, once the folders of killed runs are gone.
+
+    A run removes its own when it ends; one that was killed (SIGKILL, a lost machine) leaves
+    it behind, so each run first removes those whose process no longer exists.
+    """
+    for old in Path(tempfile.gettempdir()).glob(STAGING_PREFIX + "*"):
+        pid = old.name[len(STAGING_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not _process_exists(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    return tempfile.TemporaryDirectory(prefix=f"{STAGING_PREFIX}{os.getpid()}-")
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _grade_locked(subs: list[Submission], assignment: str, *, out: Path, work_root: Path,
