@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 
 from course_utils import datasets, fingers, models, training
 from course_utils import learning_rate as lr
+from course_utils.learning_rate.curves import CURVE_LABELS
 from course_utils.runtime import profiles
 from course_utils.runtime.tf_setup import import_keras, set_seed
 
@@ -252,6 +253,94 @@ def test_plot_schedules_takes_functions_keras_schedules_and_recorded_rates():
 
 
 # --------------------------------------------------------------------------- per-batch losses
+
+
+def test_plot_schedules_counts_steps_when_told():
+    fig = lr.plot_schedules({"warm-up + cosine": schedules.CosineDecay(
+        0.0, 90, warmup_target=1.0, warmup_steps=10)}, 100, log=False, unit="step")
+    line = fig.axes[0].lines[0]
+    assert fig.axes[0].get_xlabel() == "step" and len(line.get_xdata()) == 100
+    assert max(line.get_ydata()) == pytest.approx(1.0) and line.get_ydata()[0] == 0.0
+
+
+# --------------------------------------------------------------------------- a budget of steps
+
+
+def test_the_budget_problem_is_deterministic_and_its_best_loss_is_the_least_squares_fit():
+    problem = lr.BudgetProblem()
+    x, y = problem.data
+    assert x.shape == (problem.samples, problem.features)
+    first, again = problem.run(0.05, steps=50, seed=1), lr.BudgetProblem().run(0.05, 50, 1)
+    assert np.array_equal(first.losses, again.losses)
+    assert not np.array_equal(first.losses, problem.run(0.05, steps=50, seed=2).losses)
+    assert problem.target == pytest.approx(1.02 * problem.best_loss)
+    assert problem.best_loss < problem.run(0.1, steps=2000, seed=0).final
+
+
+def test_no_constant_rate_meets_the_budget_and_a_schedule_that_follows_it_does():
+    problem = lr.BudgetProblem()
+    for rate in np.geomspace(0.005, 0.5, 12):
+        assert lr.check_budget_schedule(lambda steps, rate=rate: float(rate), problem), rate
+
+    def warm_cosine(steps):
+        return schedules.CosineDecay(0.0, steps - steps // 10, warmup_target=0.2,
+                                     warmup_steps=steps // 10)
+
+    assert lr.check_budget_schedule(warm_cosine, problem) == []
+    assert lr.check_budget_schedule(lambda steps: lambda step: 0.3 * 0.5 ** (step // (steps // 6)),
+                                    problem) == []
+    fixed = lr.check_budget_schedule(lambda steps: warm_cosine(400), problem, budgets=[300])
+    assert fixed and all(line.startswith("budget 300 steps, seed") for line in fixed)
+
+
+def test_a_rate_that_overflows_is_reported_as_such():
+    problem = lr.BudgetProblem()
+    run = problem.run(5.0, steps=100)
+    assert math.isinf(run.final) and np.isfinite(run.losses[0])
+    [line, *_] = lr.check_budget_schedule(lambda steps: 5.0, problem, budgets=[100], seeds=[0])
+    assert "overflowed" in line and "too high" in line
+
+
+def test_schedule_per_step_reads_numbers_functions_and_keras_schedules():
+    cosine = schedules.CosineDecay(0.1, 10)
+    assert lr.schedule_per_step(cosine, 10) == pytest.approx([float(cosine(t)) for t in range(10)],
+                                                           rel=1e-5)  # float32, traced or not
+    assert lr.schedule_per_step(0.1, 2).tolist() == [0.1, 0.1]
+    with pytest.raises(ValueError, match="expected a number, a function of the step"):
+        lr.schedule_per_step("fast", 3)
+    with pytest.raises(ValueError, match="a rate of 0 or more at every step, got -0.1 at step 0"):
+        lr.schedule_per_step(lambda step: -0.1, 3)
+    with pytest.raises(ValueError, match="calling it with a step failed"):
+        lr.schedule_per_step(lambda: 0.1, 3)
+    assert "failed" in lr.check_budget_schedule(lambda steps: "fast", budgets=[300])[0]
+
+
+def test_plot_budget_runs_draws_the_excess_over_the_best_loss_and_the_target():
+    problem = lr.BudgetProblem()
+    fig = lr.plot_budget_runs({"a": problem.run(0.05, 30), "b": problem.run(5.0, 30)}, problem)
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "log" and ax.get_xlabel() == "step"
+    assert np.isfinite(ax.lines[1].get_ydata()).all()   # the overflow is not drawn
+    with pytest.raises(ValueError, match="non-empty"):
+        lr.plot_budget_runs({}, problem)
+
+
+# --------------------------------------------------------------------------- real loss curves
+
+
+def test_the_shipped_loss_curves_are_real_runs_with_clear_labels():
+    curves = lr.load_loss_curves()
+    assert {c.label for c in curves} == {lr.TOO_HIGH, lr.TOO_LOW, lr.GOOD}
+    for curve in curves:
+        assert curve.profile == "cpu" and curve.losses[0] == pytest.approx(INITIAL, abs=1e-5)
+        assert CURVE_LABELS[curve.rate] == curve.label
+        losses = np.asarray(curve.losses)
+        if curve.label != lr.TOO_HIGH:
+            assert np.isfinite(losses).all(), curve
+    # a slow climb back is among them, and the printed rule misses it
+    climbs = [c for c in curves if c.label == lr.TOO_HIGH and np.isfinite(c.losses).all()
+              and lr.diagnose_loss_curve(c.losses) == lr.GOOD]
+    assert climbs, "the curves should hold a climb back the 10 % rule calls good"
 
 
 def test_recover_batch_losses_inverts_the_running_mean():

@@ -264,3 +264,52 @@ def test_claim_in_the_cpu_profile_adam_ends_with_the_lower_training_loss(lesson_
     _, _, changes = _compared(_text(lesson_run), "SGD momentum")
     # "in the cpu profile Adam ends with the lower training loss, by more than the spread"
     assert _named(changes, "Adam")[0][2] == "better", changes
+
+
+def test_claim_no_constant_rate_meets_the_budget_the_slow_and_the_noisy_limit(lesson_run):
+    text = _text(lesson_run)
+    head = find_printed(rf"^budget problem: loss {NUMBER} at the start, best loss {NUMBER}, "
+                        rf"target {NUMBER} \((\d+)% above the best\) within (\d+) steps$", text)
+    tolerance = int(head[4]) / 100
+    rows = {float(m[1]): (m[3].split(", "), int(m[4]), int(m[5])) for m in re.finditer(
+        r"^constant rate (\S+): after (\d+) steps, above the best loss per seed: (.+); target "
+        r"reached in (\d+) of (\d+) seeds$", text, re.M)}
+    assert len(rows) >= 4, text
+    # "no constant rate reaches the target, in any seed"
+    assert all(reached == 0 and seeds >= 3 for _, reached, seeds in rows.values()), rows
+
+    def excess(value: str) -> float:
+        return math.inf if value == "overflowed" else float(value.rstrip("%")) / 100
+
+    means = {rate: sum(map(excess, ends)) / len(ends) for rate, (ends, _, _) in rows.items()}
+    rates = sorted(means)
+    # "The lowest rate ends far above the best loss"
+    assert min(excess(e) for e in rows[rates[0]][0]) > 10 * tolerance, rows
+    # "Raising the rate helps up to a point, ... the best constant rate still ends above the
+    # target; above it the loss ends higher again"; "The highest rate overflows."
+    best = min(rates, key=means.get)
+    assert rates[0] < best < rates[-1], means
+    falling, rising = [r for r in rates if r <= best], [r for r in rates if r >= best]
+    assert all(means[a] > means[b] for a, b in itertools.pairwise(falling)), means
+    assert all(means[a] < means[b] for a, b in itertools.pairwise(rising)), means
+    assert rows[rates[-1]][0] == ["overflowed"] * len(rows[rates[-1]][0]), rows
+
+
+def test_the_lesson_draws_the_schedules_per_step_with_keras_warm_up():
+    source = "\n".join(c.source for c in _master().cells if c.cell_type == "code")
+    assert "CosineDecay(" in source and "warmup_target=" in source and "warmup_steps=" in source
+    text = _markdown()
+    for concept in ("warm-up", "cosine decay", "one-cycle", "budget of steps"):
+        assert concept in text, f"the lesson never mentions {concept!r}"
+
+
+@pytest.mark.claims
+def test_claim_the_shipped_loss_curves_are_the_lessons_own_runs():
+    """The curves the diagnosis task is graded on are what the lesson's set-up records."""
+    from course_utils import learning_rate as lr
+
+    shipped = {(c.rate, c.seed): c for c in lr.load_loss_curves()}
+    record = lr.record_loss_curves("cpu", {0.01: "good", 0.1: "too high"}, seeds=[42])
+    for again in record["curves"]:
+        curve = shipped[again["rate"], again["seed"]]
+        assert again["losses"] == pytest.approx(list(curve.losses), abs=0.05), (curve, again)

@@ -31,6 +31,13 @@ lesson; every name is importable from ``course_utils.learning_rate`` itself:
   and mini-batch gradient descent compared;
 - :mod:`~course_utils.learning_rate.reuse`: :func:`reuse_compiled_model`, many short
   runs of one set-up without tracing Keras' training step for each;
+- :mod:`~course_utils.learning_rate.budget`: :class:`BudgetProblem`, a small real
+  training problem with a budget of steps that no constant rate meets and a schedule
+  (warm-up, cosine decay, step decay) does; :func:`check_budget_schedule`,
+  :func:`schedule_per_step` and :func:`plot_budget_runs`;
+- :mod:`~course_utils.learning_rate.curves`: :func:`load_loss_curves`, training-loss
+  curves of real runs of the lesson's CNN at known rates (recorded by
+  :func:`record_loss_curves`), to diagnose;
 
 The two callbacks are Keras callbacks, defined in
 :mod:`~course_utils.learning_rate.callbacks`; that module is loaded on first access to
@@ -57,6 +64,14 @@ from course_utils.learning_rate.batch_size import (
     plot_batch_losses,
     updates_per_epoch,
 )
+from course_utils.learning_rate.budget import (
+    BudgetProblem,
+    BudgetRun,
+    check_budget_schedule,
+    plot_budget_runs,
+    schedule_per_step,
+)
+from course_utils.learning_rate.curves import LossCurve, load_loss_curves, record_loss_curves
 from course_utils.learning_rate.descent import gradient_descent, plot_descent
 from course_utils.learning_rate.range_test import (
     RangeTestResult,
@@ -95,28 +110,36 @@ __all__ = [
     "TOO_HIGH",
     "TOO_LOW",
     "BatchLossHistory",
+    "BudgetProblem",
+    "BudgetRun",
     "EpochExponentialDecay",
     "EpochInverseTimeDecay",
     "EpochSchedule",
     "EpochStepDecay",
     "LearningRateRangeTest",
+    "LossCurve",
     "QuadraticLoss",
     "RangeTestResult",
+    "check_budget_schedule",
     "check_rate_not_scheduled",
     "diagnose_loss_curve",
     "find_learning_rate",
     "gradient_descent",
+    "load_loss_curves",
     "make_exponential_decay",
     "make_inverse_time_decay",
     "make_step_decay",
     "measure_loss_noise",
     "plot_batch_losses",
+    "plot_budget_runs",
     "plot_descent",
     "plot_range_test",
     "plot_schedules",
     "plot_symptoms",
+    "record_loss_curves",
     "recover_batch_losses",
     "reuse_compiled_model",
+    "schedule_per_step",
     "schedule_rates",
     "suggest_learning_rate",
     "updates_per_epoch",

@@ -224,7 +224,7 @@ def schedule_rates(schedule: Any, epochs: int) -> np.ndarray:
     if not callable(schedule):
         raise ValueError(f"schedule: expected a function of the epoch, got {schedule!r}")
     if _is_keras_schedule(schedule):
-        return np.array([float(schedule(t)) for t in range(epochs)])
+        return np.array(_keras_rates(schedule, epochs))
     rates = []
     for t in range(epochs):
         try:
@@ -235,14 +235,15 @@ def schedule_rates(schedule: Any, epochs: int) -> np.ndarray:
 
 
 def plot_schedules(schedules: Mapping[str, Any], epochs: int, *, log: bool = True,
-                   first_epoch: int = 0) -> Figure:
+                   first_epoch: int = 0, unit: str = "epoch") -> Figure:
     """Learning rate against epoch for each named schedule (see :func:`schedule_rates`).
 
     A value may also be a sequence of rates already computed (e.g. the
     ``learning_rate`` a Keras history recorded, one per epoch). Such a rate held for
     the whole epoch, so it is drawn as a staircase, as step decay is; the epochs are
     numbered from ``first_epoch`` (0 as ``LearningRateScheduler`` counts them, 1 as a
-    history's epochs are).
+    history's epochs are). ``unit`` names what is counted on the x-axis: ``"step"`` for
+    schedules of the optimizer step (Keras' schedule objects, warm-up, one-cycle).
 
     Examples
     --------
@@ -265,11 +266,11 @@ def plot_schedules(schedules: Mapping[str, Any], epochs: int, *, log: bool = Tru
             rates = np.asarray(schedule, dtype=float)[:epochs]
         staircase = not callable(schedule) or "step" in str(name).lower()
         ax.plot(first_epoch + np.arange(len(rates)), rates,
-                marker="." if len(rates) <= 30 else None,
+                marker="." if len(rates) <= 30 else None, lw=1.5,
                 drawstyle="steps-post" if staircase else "default", label=name)
     if log:
         ax.set_yscale("log")
-    ax.set(xlabel="epoch", ylabel="learning rate" + (" (log scale)" if log else ""),
+    ax.set(xlabel=unit, ylabel="learning rate" + (" (log scale)" if log else ""),
            title="learning-rate schedules")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize="small")
@@ -282,6 +283,21 @@ def _is_keras_schedule(obj: Any) -> bool:
     schedules = getattr(getattr(keras, "optimizers", None), "schedules", None)
     base = getattr(schedules, "LearningRateSchedule", None)
     return base is not None and isinstance(obj, base)
+
+
+def _keras_rates(schedule: Any, steps: int) -> list[float]:
+    """A Keras schedule at every step: in one traced TensorFlow call (one call per step
+    takes milliseconds each), else step by step."""
+    try:
+        import tensorflow as tf
+
+        def rate(step: Any) -> Any:
+            return tf.cast(schedule(step), tf.float64)
+
+        evaluate = tf.function(lambda s: tf.map_fn(rate, s, fn_output_signature=tf.float64))
+        return [float(v) for v in evaluate(tf.range(steps, dtype=tf.int64)).numpy()]
+    except Exception:  # noqa: BLE001 - another backend: the slow way gives the same rates
+        return [float(np.asarray(schedule(step))) for step in range(steps)]
 
 
 def _set_fields(schedule: EpochSchedule, **values: Any) -> None:
