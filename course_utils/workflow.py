@@ -11,6 +11,13 @@ this module holds what lesson 00 adds and later lessons reuse:
 - :func:`check_splits` checks test-set discipline of a train/validation/test
   split: the test set is returned untouched, nothing leaks between the splits,
   and the validation set keeps the class balance (it is stratified);
+- :func:`find_checkpoint_problems` runs an epoch-checkpoint callback and its
+  ``resume`` function in a real (tiny) ``fit``, interrupted and resumed, and says
+  how the files or the resumed weights differ from an uninterrupted run;
+- :class:`Vault` holds the test set and records every opening;
+  :func:`find_choice_problems` checks a model choice made with one (the choice is
+  taken on validation data and the vault opened once, for the chosen model);
+- :func:`plot_search_trials` shows the runs of a grid and of a random search side by side;
 - :func:`shuffle_labels` and :func:`memorize_random_labels` show why the test
   set stays in the vault: a network reaches full training accuracy even on
   labels that carry no information at all.
@@ -25,9 +32,11 @@ Examples
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -37,13 +46,22 @@ from course_utils.history import History
 from course_utils.models import iter_layers
 from course_utils.runtime.checks import check_scalar
 
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
 __all__ = [
     "SPLIT_NAMES",
+    "Vault",
     "check_architecture",
+    "check_checkpoint",
+    "check_choice",
     "check_splits",
     "find_architecture_problems",
+    "find_checkpoint_problems",
+    "find_choice_problems",
     "find_split_problems",
     "memorize_random_labels",
+    "plot_search_trials",
     "shuffle_labels",
 ]
 
@@ -310,6 +328,14 @@ def find_split_problems(
             "train and validation must together be exactly the given training data: "
             f"{from_test} of their images are test images (the test set must stay in the vault)"
         )
+    elif trainval != given and _image_counts(x) == (
+            _image_counts(parts["train"][0]) + _image_counts(parts["val"][0])):
+        moved = sum((given - trainval).values())
+        problems.append(
+            "the labels no longer belong to their images: train and validation hold every "
+            f"given image once, but {moved} of them come with another label than the one "
+            "given (split the images and the labels together, in one call)"
+        )
     elif trainval != given:
         missing = sum((given - trainval).values())
         extra = sum((trainval - given).values())
@@ -380,9 +406,429 @@ def _check_xy(x: Any, y: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
     return x, labels.check_labels(y, num_classes=int(y.max()) + 1, name=f"{name} labels")
 
 
+def _image_counts(x: np.ndarray) -> Counter[bytes]:
+    x = np.ascontiguousarray(x)
+    return Counter(hashlib.sha1(image.tobytes()).digest() for image in x)
+
+
 def _fingerprints(x: np.ndarray, y: np.ndarray) -> list[tuple[bytes, int]]:
     x = np.ascontiguousarray(x)
     return [(hashlib.sha1(image.tobytes()).digest(), int(label)) for image, label in zip(x, y, strict=True)]
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+#: How a checkpoint file is named: the number of epochs done, four digits.
+CHECKPOINT_NAME = "epoch_{:04d}.keras"
+
+
+def _tiny_problem(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(32, 8)).astype("float32"), rng.integers(0, 3, size=32)
+
+
+def _tiny_model(seed: int) -> Any:
+    """A two-layer classifier of 8 numbers into 3 classes, the same for the same seed."""
+    from course_utils.runtime.tf_setup import import_keras
+
+    keras = import_keras()
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(8, activation="relu"),
+                              keras.layers.Dense(3, activation="softmax")], name="tiny")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.05),
+                  loss="sparse_categorical_crossentropy")
+    return model
+
+
+def _saved_files(folder: Path) -> list[str]:
+    """The names of the files in ``folder`` (hidden temporaries left out), sorted."""
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+
+
+def find_checkpoint_problems(
+    callback_class: Any, resume: Any, *, every: int, stop: int, epochs: int, seed: int = 0,
+) -> list[str]:
+    """Run an epoch checkpoint in a real ``fit``, interrupted and resumed; list what is wrong.
+
+    ``callback_class(folder, every)`` must be a Keras callback that saves the whole model
+    as ``folder/epoch_NNNN.keras`` (:data:`CHECKPOINT_NAME`, ``NNNN`` the number of epochs
+    done) after every ``every``-th epoch, creating ``folder`` when it does not exist;
+    ``resume(folder)`` must return ``(model, epochs_done)`` from the newest checkpoint,
+    ready for ``fit(..., initial_epoch=epochs_done)``, or ``None`` when there is none.
+
+    A tiny classifier (Adam, fixed batches) is trained for ``stop`` epochs with the
+    callback (a run killed after epoch ``stop``), resumed with ``resume`` and trained on
+    to ``epochs`` with a new callback. Sound means: the checkpoints are exactly those
+    after epochs ``every, 2 * every, ...``, numbered as Keras numbers the epochs of the
+    whole run (a resumed ``fit`` included); ``resume`` picks the newest; and the resumed
+    run ends with the weights of a run that was never interrupted. Empty when sound.
+
+    Examples
+    --------
+    >>> find_checkpoint_problems(None, None, every=2, stop=1, epochs=3)
+    Traceback (most recent call last):
+    ...
+    ValueError: stop: expected a whole number >= 2, got 1
+    """
+    every = check_scalar(every, "every", int, min_val=1)
+    stop = check_scalar(stop, "stop", int, min_val=every)
+    epochs = check_scalar(epochs, "epochs", int, min_val=stop + 1)
+    x, y = _tiny_problem(seed)
+    fit = {"batch_size": 16, "shuffle": False, "verbose": 0}
+    reference = _tiny_model(seed)
+    reference.fit(x, y, epochs=epochs, **fit)
+    problems: list[str] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "checkpoints"
+        if resume(folder) is not None:
+            problems.append("resume_from(folder) must return None when the folder does not "
+                            f"exist yet (a fresh run), got {_describe(resume(folder))}")
+        model = _tiny_model(seed)
+        model.fit(x, y, epochs=stop, callbacks=[callback_class(folder, every)], **fit)
+        want = list(range(every, stop + 1, every))
+        found = _saved_files(folder)
+        if found != [CHECKPOINT_NAME.format(e) for e in want]:
+            problems.append(
+                f"after {stop} epochs with every={every} the folder should hold the checkpoints "
+                f"after epochs {want} ({', '.join(CHECKPOINT_NAME.format(e) for e in want)}), "
+                f"it holds {_describe_files(found)}")
+        restored = resume(folder)
+        if not (isinstance(restored, (tuple, list)) and len(restored) == 2
+                and hasattr(restored[0], "fit")):
+            problems.append("resume_from(folder) must return a pair (model, epochs done), got "
+                            + _describe(restored))
+            return problems
+        resumed, done = restored
+        if isinstance(done, bool) or not isinstance(done, (int, np.integer)):
+            problems.append(f"resume_from(folder) must return the epochs done as an int, got "
+                            f"{_describe(done)}")
+            return problems
+        if int(done) != want[-1]:
+            problems.append(
+                f"resume_from(folder) says {int(done)} epochs are done, but the newest "
+                f"checkpoint is the one after epoch {want[-1]}")
+            if not 0 <= int(done) < epochs:
+                return problems
+        resumed.fit(x, y, initial_epoch=int(done), epochs=epochs,
+                    callbacks=[callback_class(folder, every)], **fit)
+        found = _saved_files(folder)
+        later = list(range(every, epochs + 1, every))
+        if found != [CHECKPOINT_NAME.format(e) for e in later]:
+            problems.append(
+                f"after resuming at epoch {int(done)} and training on to epoch {epochs}, the "
+                f"folder should hold the checkpoints after epochs {later}, it holds "
+                f"{_describe_files(found)} (Keras numbers the epochs of a resumed fit from "
+                "initial_epoch on)")
+        gap = max(float(np.max(np.abs(a - b))) for a, b in
+                  zip(reference.get_weights(), resumed.get_weights(), strict=True))
+        if gap > 1e-5:
+            problems.append(
+                f"the resumed run ended with weights up to {gap:.3g} away from those of a run "
+                "that was never interrupted: a checkpoint must hold everything training needs "
+                "to go on exactly where it stopped, and resuming must use it as saved")
+    return problems
+
+
+def check_checkpoint(
+    callback_class: Any, resume: Any, *, every: int, stop: int, epochs: int, seed: int = 0,
+) -> None:
+    """Raise ``ValueError`` listing what :func:`find_checkpoint_problems` finds.
+
+    Examples
+    --------
+    >>> check_checkpoint(None, None, every=0, stop=1, epochs=2)
+    Traceback (most recent call last):
+    ...
+    ValueError: every: expected a whole number >= 1, got 0
+    """
+    problems = find_checkpoint_problems(callback_class, resume, every=every, stop=stop,
+                                        epochs=epochs, seed=seed)
+    if problems:
+        raise ValueError("the checkpoint does not resume like an uninterrupted run:\n"
+                         + "\n".join(f"- {p}" for p in problems))
+
+
+def _describe_files(found: Sequence[str]) -> str:
+    return ", ".join(found) if found else "no file"
+
+
+def _describe(value: Any) -> str:
+    """A value as a student recognises it: no ``np.int64(...)`` wrapping."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, (tuple, list)):
+        inner = ", ".join(_describe(v) for v in value)
+        return f"({inner})" if isinstance(value, tuple) else f"[{inner}]"
+    if hasattr(value, "count_params"):
+        return "a model"
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return repr(value)
+    return f"a {type(value).__name__}"
+
+
+# --------------------------------------------------------------------------- the vault
+
+
+class Vault:
+    """The test set, sealed: :meth:`open` hands it out and every opening is counted.
+
+    A copy goes in and copies come out, so nothing done with what :meth:`open` returns
+    changes the test set. :attr:`openings` says how often it was opened: a test set opened
+    before the final evaluation has helped take a decision, and its score no longer says
+    how the model does on new data.
+
+    Examples
+    --------
+    >>> vault = Vault(np.zeros((3, 2)), np.array([0, 1, 1]))
+    >>> vault
+    Vault(3 test samples, opened 0 times)
+    >>> x_test, y_test = vault.open()
+    >>> y_test.tolist(), vault.openings
+    ([0, 1, 1], 1)
+    """
+
+    def __init__(self, x: Any, y: Any) -> None:
+        x, y = np.array(x), np.array(y)
+        if y.ndim != 1 or len(x) != len(y) or len(y) == 0:
+            raise ValueError(
+                "x, y: expected samples (n, ...) and labels (n,) of the same non-zero length, "
+                f"got shapes {x.shape} and {y.shape}")
+        x.flags.writeable = False
+        y.flags.writeable = False
+        self._x, self._y = x, y
+        self._openings = 0
+
+    @property
+    def openings(self) -> int:
+        """How many times the vault was opened."""
+        return self._openings
+
+    def __len__(self) -> int:
+        return len(self._y)
+
+    def open(self) -> tuple[np.ndarray, np.ndarray]:
+        """The test samples and labels (copies); the opening is recorded."""
+        self._openings += 1
+        return self._x.copy(), self._y.copy()
+
+    def __repr__(self) -> str:
+        times = "time" if self._openings == 1 else "times"
+        return f"Vault({len(self)} test samples, opened {self._openings} {times})"
+
+
+#: Decision rules of the candidate models: class 1 when ``a * x0 + b * x1 > 0``.
+_RULES = {"x0": (1.0, 0.0), "x1": (0.0, 1.0), "sum": (1.0, 1.0), "anti": (-1.0, 0.0)}
+#: Choice scenarios: the rule that labels each split, the candidates (name: rule, in
+#: order) and where validation points lie (``"all"`` or ``"agree"``: x0 and x1 of the
+#: same sign, where several rules tie).
+_SCENARIOS: dict[str, dict[str, Any]] = {
+    "plain": {"train": "sum", "val": "x0", "test": "x0", "where": "all",
+              "candidates": {"wide": "anti", "deep": "sum", "small": "x0", "tiny": "x1"}},
+    "misleading": {"train": "sum", "val": "x0", "test": "x1", "where": "all",
+                   "candidates": {"lr=0.1": "sum", "lr=0.03": "x1", "lr=0.01": "anti",
+                                  "lr=0.003": "x0"}},
+    "tie": {"train": "sum", "val": "x0", "test": "x1", "where": "agree",
+            "candidates": {"no dropout": "anti", "dropout 0.2": "x1", "dropout 0.5": "x0"}},
+}
+
+
+def _points(rng: np.random.Generator, n: int, where: str) -> np.ndarray:
+    x = rng.normal(size=(4 * n, 2))
+    far = np.min(np.abs(np.stack([x[:, 0], x[:, 1], x.sum(axis=1)], axis=1)), axis=1) > 0.1
+    x = x[far]
+    if where == "agree":
+        x = x[x[:, 0] * x[:, 1] > 0]
+    return x[:n].astype("float32")
+
+
+def _predict(rule: str, x: np.ndarray) -> np.ndarray:
+    a, b = _RULES[rule]
+    return (a * x[:, 0] + b * x[:, 1] > 0).astype("int64")
+
+
+def _rule_model(rule: str, name: str) -> Any:
+    """A two-class linear classifier of points that follows ``rule``, and remembers its inputs.
+
+    Compiled to run eagerly, so that its first layer sees every sample it is asked about
+    (``predict``, ``evaluate`` or a call) and :func:`find_choice_problems` can tell which
+    candidates met the test set.
+    """
+    from course_utils.runtime.tf_setup import import_keras
+
+    keras = import_keras()
+
+    class Witness(keras.layers.Layer):
+        """Passes its input on and remembers every sample it saw (eager calls only)."""
+
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.seen: set[bytes] = set()
+
+        def call(self, inputs: Any) -> Any:
+            try:
+                rows = np.asarray(inputs, dtype="float32")
+            except (TypeError, ValueError, NotImplementedError):  # symbolic, while building
+                return inputs
+            self.seen.update(row.tobytes() for row in rows.reshape(len(rows), -1))
+            return inputs
+
+    a, b = _RULES[rule]
+    model = keras.Sequential([keras.Input((2,)), Witness(name="witness"),
+                              keras.layers.Dense(2, activation="softmax")],
+                             name="".join(c if c.isalnum() else "_" for c in name))
+    model.set_weights([np.array([[-5 * a, 5 * a], [-5 * b, 5 * b]], "float32"),
+                       np.zeros(2, "float32")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"], run_eagerly=True)
+    return model
+
+
+def _met_the_test_set(model: Any, x_test: np.ndarray) -> bool:
+    seen = model.get_layer("witness").seen
+    return any(row.tobytes() in seen for row in x_test.astype("float32"))
+
+
+def find_choice_problems(choose: Any, *, scenario: str = "misleading", seed: int = 0) -> list[str]:
+    """Call ``choose(candidates, data, vault)`` on real models; list what is wrong.
+
+    ``candidates`` maps names to trained Keras classifiers (two classes of points in the
+    plane), ``data`` is ``{"train": (x, y), "val": (x, y)}`` and ``vault`` a :class:`Vault`
+    with the test set. ``choose`` must return ``(name, test_accuracy)``: the candidate to
+    ship, chosen without the test set (it does best on the validation data; when several
+    tie, any of them), and its accuracy on the test set, the vault opened exactly once and
+    no other candidate measured on the test set (each candidate remembers what it saw).
+    In the ``"misleading"`` scenario the best model on the training data, the best on
+    validation and the best on the test set are three different ones; in ``"tie"``
+    several tie on validation and differ on the test set; ``"plain"`` is the visible
+    tests' example. The data and the candidates must come back unchanged.
+
+    Examples
+    --------
+    >>> find_choice_problems(lambda c, d, v: ("x", 0.5), scenario="easy")
+    Traceback (most recent call last):
+    ...
+    ValueError: scenario: expected one of 'plain', 'misleading', 'tie', got 'easy'
+    """
+    from course_utils.runtime.checks import check_choice as _check_choice
+
+    spec = _SCENARIOS[_check_choice(scenario, "scenario", tuple(_SCENARIOS))]
+    rng = np.random.default_rng(seed)
+    splits = {}
+    for split in ("train", "val", "test"):
+        x = _points(rng, 60, spec["where"] if split == "val" else "all")
+        splits[split] = (x, _predict(spec[split], x))
+    score = {name: {split: float(np.mean(_predict(rule, x) == y))
+                    for split, (x, y) in splits.items()}
+             for name, rule in spec["candidates"].items()}
+    candidates = {name: _rule_model(rule, name) for name, rule in spec["candidates"].items()}
+    data = {split: splits[split] for split in ("train", "val")}
+    copies = {split: (x.copy(), y.copy()) for split, (x, y) in data.items()}
+    vault = Vault(*splits["test"])
+    given = dict(candidates)
+    result = choose(candidates, data, vault)
+
+    problems: list[str] = []
+    if vault.openings != 1:
+        problems.append(
+            f"the vault was opened {vault.openings} times: open it exactly once, at the end, "
+            "to measure the chosen model"
+            + (" (every look at the test set before the choice is made helps make it)"
+               if vault.openings > 1 else ""))
+    if candidates != given or any(
+            not (np.array_equal(data[s][0], copies[s][0]) and np.array_equal(data[s][1], copies[s][1]))
+            for s in copies if isinstance(data.get(s), tuple)) or sorted(data) != sorted(copies):
+        problems.append("the candidates or the data changed: leave both as given")
+    if not (isinstance(result, (tuple, list)) and len(result) == 2):
+        problems.append(f"expected a pair (name, test accuracy), got {_describe(result)}")
+        return problems
+    name, accuracy = result
+    if not isinstance(name, str) or name not in given:
+        problems.append(f"the name must be one of {list(given)}, got {_describe(name)}")
+        return problems
+    others = [n for n in given if n != name and _met_the_test_set(given[n], splits["test"][0])]
+    if others:
+        problems.append(
+            f"the candidates {others} met the test set too: only the model chosen to ship meets "
+            "it, once, at the end (measuring the others there is choosing with it)")
+    best = max(s["val"] for s in score.values())
+    ship = [n for n, s in score.items() if s["val"] == best]
+    if name not in ship:
+        problems.append(
+            f"chose {name!r} (training accuracy {score[name]['train']:.0%}, validation "
+            f"{score[name]['val']:.0%}); the candidates that do best on data they were neither "
+            f"trained nor tested on are {ship} (validation {best:.0%})")
+    if isinstance(accuracy, (bool, np.bool_)) or not isinstance(accuracy, (float, int, np.number)):
+        problems.append(f"the test accuracy must be a number, got {_describe(accuracy)}")
+    elif abs(float(accuracy) - score[name]["test"]) > 1e-6:
+        which = [s for s in ("train", "val") if abs(float(accuracy) - score[name][s]) <= 1e-6]
+        problems.append(
+            f"returned a test accuracy of {float(accuracy):.4f}, but {name!r} gets "
+            f"{score[name]['test']:.4f} on the test set"
+            + (f" ({float(accuracy):.4f} is its accuracy on the "
+               f"{ {'train': 'training', 'val': 'validation'}[which[0]]} data)"
+               if which else ""))
+    return problems
+
+
+def check_choice(choose: Any, *, scenario: str = "misleading", seed: int = 0) -> None:
+    """Raise ``ValueError`` listing what :func:`find_choice_problems` finds.
+
+    Examples
+    --------
+    >>> check_choice(lambda candidates, data, vault: None)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: the choice breaks test-set discipline:
+    - the vault was opened 0 times: open it exactly once, at the end, to measure the chosen model
+    - expected a pair (name, test accuracy), got None
+    """
+    problems = find_choice_problems(choose, scenario=scenario, seed=seed)
+    if problems:
+        raise ValueError("the choice breaks test-set discipline:\n"
+                         + "\n".join(f"- {p}" for p in problems))
+
+
+# --------------------------------------------------------------------------- tuning
+
+
+def plot_search_trials(searches: Mapping[str, Sequence[tuple[float, float]]]) -> Figure:
+    """One panel per search: the (learning rate, batch size) of every run it tries.
+
+    Both axes are logarithmic and shared, so the searches compare at a glance; the ticks
+    under each panel's x-axis mark the distinct learning rates a search tries.
+
+    Examples
+    --------
+    >>> fig = plot_search_trials({"grid": [(1e-3, 16), (1e-2, 16)], "random": [(3e-3, 32)]})
+    >>> [ax.get_title() for ax in fig.axes]
+    ['grid: 2 runs, 2 learning rates', 'random: 1 runs, 1 learning rates']
+    """
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
+
+    if not isinstance(searches, Mapping) or not searches:
+        raise ValueError("searches: expected a dict {name: [(learning rate, batch size), ...]}, "
+                         f"got {searches!r}")
+    fig = Figure(figsize=(4.2 * len(searches), 3.6), layout="constrained")
+    axes = fig.subplots(1, len(searches), sharex=True, sharey=True, squeeze=False)[0]
+    for ax, (name, trials) in zip(axes, searches.items(), strict=True):
+        points = np.asarray(trials, dtype=float).reshape(-1, 2)
+        if len(points) == 0 or not np.all(points > 0):
+            raise ValueError(f"searches[{name!r}]: expected runs (learning rate > 0, "
+                             f"batch size > 0), got {trials!r}")
+        ax.scatter(points[:, 0], points[:, 1], s=40)
+        ax.plot(points[:, 0], np.zeros(len(points)), "|", color="black", markersize=12,
+                transform=ax.get_xaxis_transform())
+        ax.set_xscale("log")
+        ax.set_yscale("log", base=2)
+        distinct = len(np.unique(points[:, 0]))
+        ax.set_title(f"{name}: {len(points)} runs, {distinct} learning rates")
+        ax.set_xlabel("learning rate (log scale)")
+    axes[0].yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axes[0].set_ylabel("batch size (log scale)")
+    return fig
 
 
 # --------------------------------------------------------------------------- random labels

@@ -30,7 +30,8 @@ def test_master_teaches_every_concept_of_syllabus_00():
     for concept in ("hyper-parameter", "validation", "augment", "activation", "flatten",
                     "one unit per class", "loss", "optimizer", "training monitor",
                     "checkpoint", "resume", "learning curves", "test set", "confusion matrix",
-                    "real images", "vault", "random", "memoris", "rank-1", "rank-5", "tune"):
+                    "real images", "vault", "random", "memoris", "rank-1", "rank-5", "tune",
+                    "random search", "grid search", "bergstra"):
         assert concept in text, f"the lesson never mentions {concept!r}"
 
 
@@ -73,6 +74,13 @@ def test_lesson_claims_hold_on_the_real_run(lesson_run):
     assert (run_dir / "curves.png").is_file()
     last = f"epoch_{profile.epochs:04d}.keras (after epoch {profile.epochs})"
     assert f"resuming from {last}" in text
+    # The test set leaves the vault once, at step 8.
+    assert f"Vault({profile.test_size} test samples, opened 1 time)" in text
+    # "the grid spends them on few learning rates ... random search tries a new learning
+    # rate in every run (the counts are printed above the figure)".
+    searches = dict(re.findall(r"^(grid|random) search: 9 runs try (\d+) learning rates", text,
+                               re.M))
+    assert searches == {"grid": "3", "random": "9"}, searches
 
 
 @pytest.mark.claims

@@ -215,3 +215,141 @@ def test_memorize_random_labels_validates_its_arguments():
         workflow.memorize_random_labels(x / 255.0, y, epochs=1)
     with pytest.raises(ValueError, match=r"x_val: expected uint8 images of the size of x"):
         workflow.memorize_random_labels(x, y, epochs=1, x_val=x[:, :8, :8], y_val=y)
+
+
+def test_labels_split_apart_from_their_images_are_named_as_such(data):
+    x, y, x_test, y_test = data
+    splits = _stratified(*data)
+    x_tr, y_tr = splits["train"]
+    splits["train"] = (x_tr, np.roll(y_tr, 1))  # every image kept, labels moved
+    problems = workflow.find_split_problems(splits, *data, val_fraction=0.25)
+    assert any("the labels no longer belong to their images" in p for p in problems), problems
+    assert not any("missing" in p for p in problems), problems
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+class _Checkpoint(keras.callbacks.Callback):
+    def __init__(self, folder, every):
+        super().__init__()
+        self.folder, self.every = folder, every
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every == 0:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self.model.save(self.folder / f"epoch_{epoch + 1:04d}.keras")
+
+
+def _resume(folder):
+    found = sorted(folder.glob("epoch_*.keras"))
+    return (keras.saving.load_model(found[-1]), int(found[-1].stem[6:])) if found else None
+
+
+def test_a_sound_checkpoint_resumes_like_an_uninterrupted_run():
+    assert workflow.find_checkpoint_problems(_Checkpoint, _resume, every=3, stop=5, epochs=7) == []
+
+
+def test_a_checkpoint_that_loses_the_optimizer_state_or_counts_from_zero_is_caught():
+    def recompiled(folder):
+        restored = _resume(folder)
+        if restored is None:
+            return None
+        model, done = restored
+        model.compile(optimizer=keras.optimizers.Adam(0.05), loss="sparse_categorical_crossentropy")
+        return model, done
+
+    problems = workflow.find_checkpoint_problems(_Checkpoint, recompiled, every=1, stop=1,
+                                                 epochs=2)
+    assert len(problems) == 1 and "weights up to" in problems[0], problems
+
+    class FromZero(_Checkpoint):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch % self.every == 0:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                self.model.save(self.folder / f"epoch_{epoch + 1:04d}.keras")
+
+    text = "\n".join(workflow.find_checkpoint_problems(FromZero, _resume, every=2, stop=3,
+                                                       epochs=4))
+    assert "should hold the checkpoints after epochs [2]" in text
+    assert "it holds epoch_0001.keras, epoch_0003.keras" in text
+    with pytest.raises(ValueError, match="epochs: expected a whole number >= 4, got 3"):
+        workflow.check_checkpoint(_Checkpoint, _resume, every=1, stop=3, epochs=3)
+
+
+# --------------------------------------------------------------------------- the vault
+
+
+def test_the_vault_hands_out_copies_and_counts_every_opening():
+    x, y = np.arange(6.0).reshape(3, 2), np.array([0, 1, 0])
+    vault = workflow.Vault(x, y)
+    x[0, 0] = 99.0  # the vault holds its own copy
+    first, labels = vault.open()
+    first[1, 1] = -1.0
+    again, _ = vault.open()
+    assert again[0, 0] == 0.0 and again[1, 1] == 3.0 and labels.tolist() == [0, 1, 0]
+    assert vault.openings == 2 and len(vault) == 3
+    assert repr(vault) == "Vault(3 test samples, opened 2 times)"
+    with pytest.raises(ValueError, match="same non-zero length"):
+        workflow.Vault(x, y[:2])
+
+
+def _accuracy(model, x, y):
+    return float(np.mean(model.predict(x, verbose=0).argmax(axis=1) == y))
+
+
+def test_a_choice_on_validation_with_the_vault_opened_once_is_sound():
+    def choose(candidates, data, vault):
+        best = max(candidates, key=lambda n: _accuracy(candidates[n], *data["val"]))
+        return best, _accuracy(candidates[best], *vault.open())
+
+    for scenario in ("plain", "misleading", "tie"):
+        assert workflow.find_choice_problems(choose, scenario=scenario, seed=4) == [], scenario
+
+
+def test_choices_by_training_or_test_accuracy_and_a_vault_opened_twice_are_caught():
+    def by_test(candidates, data, vault):
+        x, y = vault.open()
+        best = max(candidates, key=lambda n: _accuracy(candidates[n], x, y))
+        return best, _accuracy(candidates[best], x, y)
+
+    def by_train(candidates, data, vault):
+        best = max(candidates, key=lambda n: _accuracy(candidates[n], *data["train"]))
+        return best, _accuracy(candidates[best], *vault.open())
+
+    def peeks(candidates, data, vault):
+        vault.open()
+        best = max(candidates, key=lambda n: _accuracy(candidates[n], *data["val"]))
+        return best, _accuracy(candidates[best], *vault.open())
+
+    chosen_by_test = workflow.find_choice_problems(by_test)
+    assert "met the test set too" in chosen_by_test[0] and "chose 'lr=0.03'" in chosen_by_test[1]
+    assert "chose 'lr=0.1' (training accuracy 100%" in workflow.find_choice_problems(by_train)[0]
+    assert workflow.find_choice_problems(peeks)[0].startswith("the vault was opened 2 times")
+
+    def measures_all(candidates, data, vault):
+        x, y = vault.open()
+        test = {n: _accuracy(m, x, y) for n, m in candidates.items()}
+        best = max(candidates, key=lambda n: _accuracy(candidates[n], *data["val"]))
+        return best, test[best]
+
+    assert workflow.find_choice_problems(measures_all, scenario="tie") == [
+        "the candidates ['no dropout', 'dropout 0.5'] met the test set too: only the model "
+        "chosen to ship meets it, once, at the end (measuring the others there is choosing "
+        "with it)"]
+    with pytest.raises(ValueError, match="expected a pair"):
+        workflow.check_choice(lambda c, d, v: "lr=0.003")
+
+
+# --------------------------------------------------------------------------- tuning
+
+
+def test_search_trials_panels_share_their_axes_and_count_the_learning_rates():
+    fig = workflow.plot_search_trials({"grid": [(1e-3, 16), (1e-3, 64), (1e-2, 16)],
+                                       "random": [(2e-3, 32), (5e-2, 128)]})
+    left, right = fig.axes
+    assert left.get_title() == "grid: 3 runs, 2 learning rates"
+    assert left.get_shared_x_axes().joined(left, right)
+    assert left.get_xscale() == "log" and left.get_yscale() == "log"
+    with pytest.raises(ValueError, match="learning rate > 0"):
+        workflow.plot_search_trials({"grid": [(0.0, 16)]})
