@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 from conftest import COURSE, LESSON_PROFILE, find_printed
 
@@ -135,6 +136,44 @@ def test_claim_on_rosenbrock_momentum_arrives_and_nesterov_is_not_faster_in_gene
     # "which of the two arrives first changes from one start to the next"
     signs = {(int(n) > int(m)) - (int(n) < int(m)) for m, n in starts}
     assert {-1, 1} <= signs, starts
+
+
+def test_claim_the_untuned_settings_miss_the_step_budget_on_the_steep_bowl(lesson_run):
+    found = find_printed(r"^condition number (\d+): momentum ([\d.]+) at the rate 1/L reaches the "
+                         r"tolerance after (\d+) steps \(the budget below: (\d+)\)$", _text(lesson_run))
+    # "On a bowl ten times more elongated ... they are slow" / "need more steps than the budget"
+    assert int(found[1]) == 10 * 100 and float(found[2]) == 0.9, found[0]
+    assert int(found[3]) > int(found[4]), found[0]
+
+
+def _solution_settings() -> tuple[float, float]:
+    """BOWL_LEARNING_RATE and BOWL_MOMENTUM as the master's solution sets them."""
+    nb = release.read_notebook(release.master_path(LESSON, COURSE))
+    cell = next(c for c in nb.cells
+                if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "bowl_settings")
+    values = dict(re.findall(r"^(BOWL_\w+) = ([\d.]+)", cell.source, re.M))
+    return float(values["BOWL_LEARNING_RATE"]), float(values["BOWL_MOMENTUM"])
+
+
+def test_the_written_answers_rubric_holds_on_the_nearly_round_bowl():
+    """The rubric of `momentum_and_the_condition_number`: on the bowl of condition number 10 the
+    steep bowl's settings need several times the steps of plain descent at 2 / (L + L/κ)
+    (137 against 33), and the best momentum there is small (around 0.3)."""
+    from course_utils import momentum
+
+    rate, beta = _solution_settings()
+    bowl = momentum.make_quadratic(10)
+
+    def steps(learning_rate, momentum_value):
+        path = momentum.optimize(bowl, bowl.start, learning_rate=learning_rate,
+                                 momentum=momentum_value, steps=2000)
+        return momentum.steps_to_tolerance(bowl, path, 1e-6)
+
+    tuned, plain = steps(rate, beta), steps(2 / (1 + 1 / 10), 0.0)
+    assert (tuned, plain) == (137, 33), (tuned, plain)
+    best = {b: min(steps(r, b) or 10**6 for r in np.arange(0.5, 3.5, 0.05))
+            for b in (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)}
+    assert min(best, key=best.get) == 0.3 and best[0.9] > 2 * best[0.3], best
 
 
 # --------------------------------------------------------------------------- the CNN
