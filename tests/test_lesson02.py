@@ -38,8 +38,20 @@ def _seeds(text: str) -> list[int]:
     return [int(s) for s in m.group(1).split(",")]
 
 
-def _table(text: str) -> dict[str, dict[str, float | str]]:
-    """The remedy table: per run, the means, spreads, changes and verdicts."""
+TABLE_HEADER = "seeds, mean ± standard deviation; change = run - baseline, seed by seed"
+
+
+def _section(text: str, number: int) -> str:
+    """The text from the ``number``-th comparison table (0: the remedies, 1: the mirrors) to the
+    next one."""
+    parts = re.split(r"^\d+ " + re.escape(TABLE_HEADER) + "$", text, flags=re.M)
+    assert len(parts) == 3, f"expected two comparison tables, found {len(parts) - 1}"
+    return parts[number + 1]
+
+
+def _table(text: str, number: int = 0) -> dict[str, dict[str, float | str]]:
+    """A comparison table: per run, the means, spreads, changes and verdicts."""
+    text = _section(text, number)
     rows = {}
     pattern = re.compile(
         r"^(?P<name>[A-Za-z0-9 ]+?)\s{2,}(?P<loss>[\d.]+) ± (?P<loss_sd>[\d.]+)\s+"
@@ -56,7 +68,8 @@ def _table(text: str) -> dict[str, dict[str, float | str]]:
     return rows
 
 
-def _verdicts(text: str) -> dict[tuple[str, str], list[str]]:
+def _verdicts(text: str, number: int = 0) -> dict[tuple[str, str], list[str]]:
+    text = _section(text, number)
     said = {}
     for measure, verdict, names in re.findall(
             r"^(validation loss|validation accuracy), (better|within noise|worse)[^:]*: (.+)$",
@@ -213,7 +226,27 @@ def test_early_stopping_and_the_picked_checkpoint_give_the_best_epoch(lesson_run
     assert f"validation loss of the checkpoint of epoch {epoch}: {best}" in text
 
 
+def test_the_given_run_of_the_remedy_task_overfits(lesson_run):
+    # its sizes are fixed by the course, so it overfits in every profile
+    assert re.search(r"^the given run: overfit: ", _text(lesson_run), re.M), \
+        "the given run's diagnosis line is missing or does not say overfit"
+
+
+def test_the_mirror_comparison_pairs_both_mirrors_over_the_seeds(lesson_run):
+    text = _text(lesson_run)
+    table = _table(text, 1)
+    assert list(table) == ["augmentation", "mirror keeps the label"], table
+    verdict = table["mirror keeps the label"]["vacc"]
+    assert "mirror keeps the label" in _verdicts(text, 1)[("validation accuracy", verdict)]
+
+
 # --------------------------------------------------------------------------- cpu size
+
+
+@pytest.mark.claims
+def test_at_cpu_size_a_mirror_that_keeps_the_label_costs_validation_accuracy(lesson_run):
+    row = _table(_text(lesson_run), 1)["mirror keeps the label"]
+    assert row["vacc"] == "worse", row
 
 
 @pytest.mark.claims

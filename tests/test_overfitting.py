@@ -342,3 +342,69 @@ def test_remedy_figures_show_every_seed_and_keep_colours_by_name():
     assert all(ax.get_xlabel() == "epoch" for ax in curves.axes)
     colours = {line.get_label(): line.get_color() for line in train_ax.lines}
     assert colours["dropout"] == overfitting.figures.RUN_COLOURS["dropout"] != colours["baseline"]
+
+
+# --------------------------------------------------------------------------- the graded remedy
+
+
+def test_a_remedy_check_follows_its_rule_seed_by_seed():
+    check = overfitting.RemedyCheck
+    assert check("ok", (0, 1), (2.0, 1.8), (1.6, 1.62), (0.5, 0.5), (0.46, 0.46)).passed
+    # 10 % lower in one seed is not enough when the other is 9 % lower
+    short = check("short", (0, 1), (2.0, 1.8), (1.6, 1.638), (0.5, 0.5), (0.5, 0.5))
+    assert not short.passed and short.failures == [
+        "seed 1: the validation loss is 1.638, only a little below the baseline's 1.800; "
+        "expected at most 1.620 (10 % lower)"]
+    # a cure that only hedges: loss down, accuracy down by more than five points
+    hedged = check("hedged", (0,), (2.0,), (1.2,), (0.5,), (0.44,))
+    assert hedged.failures == ["the mean validation accuracy is 44.0 %, the baseline's 50.0 %; "
+                               "expected at most 5 percentage points lower"]
+    assert not check("nan", (0,), (2.0,), (math.nan,), (0.5,), (0.5,)).passed
+    text = str(hedged)
+    assert "hedged does not help this run enough" in text and "seed 0: baseline 2.000" in text
+    assert "(40 % lower)" in text
+
+
+def test_check_remedy_refuses_what_it_cannot_train_in_seconds():
+    import dataclasses
+
+    base = overfitting.VARIANTS["baseline"]
+    with pytest.raises(ValueError, match="expected a Variant .* got 'best'"):
+        overfitting.check_remedy("best")
+    with pytest.raises(ValueError, match="expected width between 1 and 64 .* got 1000"):
+        overfitting.check_remedy(dataclasses.replace(base, width=1000))
+    with pytest.raises(ValueError, match="expected depth between 1 and 3"):
+        overfitting.check_remedy(dataclasses.replace(base, depth=0))
+    with pytest.raises(ValueError, match="seeds: expected at least one seed"):
+        overfitting.check_remedy(base, seeds=[])
+
+
+def test_the_remedy_data_are_fixed_and_the_variants_read_only():
+    first, again = overfitting.make_remedy_data(), overfitting.make_remedy_data()
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    assert first[0] is not again[0], "fresh arrays every call"
+    with pytest.raises(TypeError):
+        overfitting.VARIANTS["baseline"] = overfitting.VARIANTS["dropout"]
+    with pytest.raises(ValueError, match="mirror: expected one of 'swap hand', 'keep label'"):
+        overfitting.Variant("x", "y", mirror="upside down")
+
+
+def test_the_label_blind_mirror_augments_the_same_images_and_keeps_every_label(small_data):
+    from course_utils import datasets
+    from course_utils.overfitting.remedies import _label_blind_augmenter
+    from course_utils.runtime.tf_setup import set_seed
+
+    x, y, _, _ = small_data
+    set_seed(3)
+    right = next(iter(datasets.make_dataset(x, y, batch_size=36, training=True, augment=True,
+                                            seed=3)))
+    set_seed(3)
+    plain = datasets.make_dataset(x, y, batch_size=36, training=True, seed=3)
+    blind = next(iter(plain.map(_label_blind_augmenter(3))))
+    _, plain_labels = next(iter(datasets.make_dataset(x, y, batch_size=36, training=True,
+                                                      seed=3)))
+    assert np.allclose(right[0].numpy(), blind[0].numpy()), "the images are augmented alike"
+    swapped = right[1].numpy() != blind[1].numpy()
+    assert 0 < swapped.sum() < len(swapped), "some images, not all, are mirrored"
+    assert np.array_equal(blind[1].numpy(), plain_labels.numpy()), "every label kept"
+    assert np.array_equal(right[1].numpy()[swapped], labels.mirror(blind[1].numpy()[swapped]))

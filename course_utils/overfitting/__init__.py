@@ -21,6 +21,8 @@ Two things a student takes away from lesson 02 and uses on every later run:
   :func:`train_over_seeds` on the same small subset (:func:`make_small_subset`)
   once per seed, and judged against the baseline by :func:`compare_with_baseline`:
   a change counts only when it is larger than its spread over the seeds.
+  :func:`check_remedy` says whether a remedy of your choosing helps one given
+  overfitting run (:data:`REMEDY_PROBLEM`), by the rule :data:`REMEDY_RULE`.
 
 :func:`find_best_epoch` picks the epoch with the best validation loss, the one to
 load from the checkpoints saved during a run; :func:`replay_early_stopping` says
@@ -38,6 +40,7 @@ The package's modules, one per part of the lesson (everything is re-exported her
 ``quiz``        :data:`MYSTERY_CURVES`, recorded by :func:`record_mystery_curves`
 ``remedies``    the variants, the small subset, :func:`train_variant`,
                 :func:`train_over_seeds`
+``checks``      the graded remedy: :func:`check_remedy` on :data:`REMEDY_PROBLEM`
 ``comparison``  :func:`compare_with_baseline` (seed by seed, judged by
                 :func:`course_utils.training.judge_change`), the table
 ``figures``     :func:`plot_diagnoses`, :func:`plot_remedies`,
@@ -63,6 +66,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from course_utils.overfitting.checks import (
+    ACCURACY_DROP,
+    LOSS_CUT,
+    REMEDY_PROBLEM,
+    REMEDY_RULE,
+    RemedyCheck,
+    RemedyProblem,
+    check_remedy,
+    make_remedy_data,
+    train_given_run,
+)
 from course_utils.overfitting.comparison import (
     RemedyEffect,
     compare_with_baseline,
@@ -86,6 +100,7 @@ from course_utils.overfitting.quiz import MYSTERY_CURVES, QUIZ_SEED, record_myst
 from course_utils.overfitting.remedies import (
     BN_MOMENTUM,
     EVAL_BATCH_SIZE,
+    MIRRORS,
     VARIANTS,
     RunResult,
     Variant,
@@ -100,27 +115,36 @@ if TYPE_CHECKING:  # pragma: no cover
     from course_utils.overfitting.callbacks import ExtraValidation
 
 __all__ = [
+    "ACCURACY_DROP",
     "BN_MOMENTUM",
     "DIAGNOSES",
     "EASY_GESTURES",
     "EVAL_BATCH_SIZE",
+    "LOSS_CUT",
+    "MIRRORS",
     "MYSTERY_CURVES",
     "QUIZ_SEED",
+    "REMEDY_PROBLEM",
+    "REMEDY_RULE",
     "STUDIO_STYLE",
     "VARIANTS",
     "Diagnosis",
     "EarlyStop",
     "ExtraValidation",
+    "RemedyCheck",
     "RemedyEffect",
+    "RemedyProblem",
     "RunResult",
     "Variant",
     "apply_early_stopping",
     "build_variant_model",
+    "check_remedy",
     "compare_with_baseline",
     "describe_verdicts",
     "diagnose_history",
     "find_best_epoch",
     "make_easy_validation",
+    "make_remedy_data",
     "make_remedy_table",
     "make_small_subset",
     "plot_diagnoses",
@@ -128,6 +152,7 @@ __all__ = [
     "plot_remedy_curves",
     "record_mystery_curves",
     "replay_early_stopping",
+    "train_given_run",
     "train_over_seeds",
     "train_variant",
 ]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
@@ -32,6 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "BN_MOMENTUM",
     "EVAL_BATCH_SIZE",
+    "MIRRORS",
     "VARIANTS",
     "RunResult",
     "Variant",
@@ -97,8 +99,11 @@ class Variant:
     """One configuration of the fingers CNN (:func:`course_utils.models.build_fingers_cnn`).
 
     The fields are the builder's knobs plus ``augment`` (train on
-    label-preserving augmented batches, :func:`course_utils.datasets.make_dataset`)
-    and ``what``, one line on what the variant changes.
+    label-preserving augmented batches, :func:`course_utils.datasets.make_dataset`),
+    ``mirror`` (what the augmentation's mirror does to the label: ``"swap hand"``, the
+    true label of a mirrored hand, or ``"keep label"``, the mistake of flipping
+    without fixing the label; the images are augmented the same way) and ``what``, one line on
+    what the variant changes.
 
     Examples
     --------
@@ -118,12 +123,22 @@ class Variant:
     l2: float = 0.0
     l1: float = 0.0
     augment: bool = False
+    mirror: str = "swap hand"
 
+    def __post_init__(self) -> None:
+        if self.mirror not in MIRRORS:
+            raise ValueError(f"mirror: expected one of {', '.join(map(repr, MIRRORS))}, "
+                             f"got {self.mirror!r}")
+
+
+#: What a :class:`Variant`'s augmentation does to the label of a mirrored image.
+MIRRORS: Final = ("swap hand", "keep label")
 
 _BASELINE = Variant("baseline", "2 conv blocks (16, 32 filters), dense 128, no regularisation")
 
-#: The baseline, the five remedies applied one at a time, and a combination.
-VARIANTS: Final[Mapping[str, Variant]] = {
+#: The baseline, the five remedies applied one at a time, and a combination (read-only:
+#: the baseline every remedy is judged against cannot be changed by mistake).
+VARIANTS: Final[Mapping[str, Variant]] = MappingProxyType({
     v.name: v
     for v in (
         _BASELINE,
@@ -142,7 +157,7 @@ VARIANTS: Final[Mapping[str, Variant]] = {
         dataclasses.replace(_BASELINE, name="combination", batch_norm=True, augment=True,
                             l2=1e-2, what="augmentation, L2 penalty and batch norm together"),
     )
-}
+})
 
 
 def build_variant_model(
@@ -367,6 +382,10 @@ def _train(
     def make_train() -> Any:  # called by fit_model once seeded: the shuffle depends on it
         # One endless stream of epochs (each a fresh shuffle) read by a single iterator,
         # instead of a new iterator every epoch: the same kind of batches, less overhead.
+        if variant.augment and variant.mirror == "keep label":
+            plain = datasets.make_dataset(x_train, y_train, batch_size=batch_size,
+                                          training=True, seed=seed)
+            return plain.map(_label_blind_augmenter(seed)).repeat()
         return datasets.make_dataset(x_train, y_train, batch_size=batch_size, training=True,
                                      augment=variant.augment, seed=seed).repeat()
 
@@ -377,6 +396,25 @@ def _train(
     val_scores = trained.evaluate(val_ds, verbose=0, return_dict=True)
     return RunResult(name or variant.name, history, float(train_scores["accuracy"]),
                      float(val_scores["accuracy"]), float(val_scores["crossentropy"]), trained)
+
+
+def _label_blind_augmenter(seed: int) -> Callable[[Any, Any], tuple[Any, Any]]:
+    """The augmentation of :func:`course_utils.datasets.make_dataset`, its mirror keeping the label.
+
+    The same layers, drawn from the same seed, so the images are augmented as in the
+    right augmentation; only the label of a mirrored image stays that of the
+    unmirrored one (a left hand's label on a right hand).
+    """
+    from course_utils import datasets
+
+    augmentation = datasets.build_augmentation(seed=seed)
+
+    def augment(images: Any, batch_labels: Any) -> tuple[Any, Any]:
+        images = augmentation(images, training=True)
+        mirrored, _ = datasets.random_flip_hands(images, batch_labels, seed=seed)
+        return mirrored, batch_labels
+
+    return augment
 
 
 def _build_network(variant: Variant, input_shape: Sequence[int], seed: int) -> Any:
