@@ -577,3 +577,89 @@ def test_preflight_and_checks_validate_their_arguments(data):
         debugging.check_tiny_subset_overfit(_dense(), x[:5], y[:5], samples=10)
     with pytest.raises(ValueError, match="dtype"):
         debugging.check_gradients(_dense(), x[:2], y[:2], dtype="float16")
+
+
+# --------------------------------------------------------------------------- the recipe checks
+
+
+def test_the_tiny_subset_with_regularisation_on_keeps_dropout_and_penalties(data):
+    x, y = data
+    heavy = models.build_fingers_cnn(SHAPE, 12, depth=2, width=8, dropout=0.5, l2=1e-2, seed=0)
+    stripped = debugging.check_tiny_subset_overfit(heavy, x, y, max_steps=60)
+    kept = debugging.check_tiny_subset_overfit(heavy, x, y, max_steps=60, regularization=True)
+    assert stripped.passed, stripped.message
+    assert not kept.passed and kept.details["loss"][-1] > 0.2, kept.message
+
+
+def test_input_independent_baseline_flags_pixels_divided_as_integers(data):
+    x, y = data
+    raw, labels = fingers.make_fingers(64, image_size=SIZE, seed=0)
+    healthy = debugging.check_input_dependence(_small_cnn(), x, y)
+    divided = debugging.check_input_dependence(_small_cnn(), (raw // 255)[..., None], labels)
+    assert healthy.passed, healthy.message
+    assert abs(healthy.details["baseline"][-1] - math.log(12)) < 0.2, healthy.details["baseline"]
+    assert not divided.passed and "learns little from its inputs" in divided.message
+
+
+def test_batch_independence_holds_in_inference_mode_and_fails_where_samples_mix(data):
+    x, _ = data
+    batch = x[:8]
+    assert debugging.check_batch_independence(_cnn(), batch).passed
+    in_training = debugging.check_batch_independence(_cnn(), batch, training=True)
+    assert not in_training.passed and in_training.measured == "7 other samples get gradient"
+    mixing = keras.Sequential([keras.Input(SHAPE), keras.layers.Flatten(),
+                               keras.layers.Dense(12), keras.layers.Softmax(axis=0)])
+    result = debugging.check_batch_independence(mixing, batch, index=-1)
+    assert not result.passed and "mixes the samples" in result.message
+    blind = keras.Sequential([keras.Input(SHAPE), keras.layers.Lambda(lambda t: 0.0 * t),
+                              keras.layers.Flatten(), keras.layers.Dense(3, "softmax")])
+    assert "does not depend on any input" in debugging.check_batch_independence(blind, batch).message
+    with pytest.raises(ValueError, match="index"):
+        debugging.check_batch_independence(_cnn(), batch, index=8)
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        debugging.check_batch_independence(_cnn(), batch[:1])
+
+
+def test_a_stronger_penalty_raises_the_loss_unless_the_loss_forgets_model_losses(data):
+    x, y = data
+
+    def build(l2):
+        return models.build_fingers_cnn(SHAPE, 12, l2=l2, seed=0)
+
+    def data_only(model, xb, yb):
+        return keras.losses.SparseCategoricalCrossentropy()(yb, model(xb, training=False))
+
+    healthy = debugging.check_regularization_raises_loss(build, x[:16], y[:16])
+    assert healthy.passed and np.all(np.diff(healthy.details["losses"]) > 0), healthy.message
+    forgotten = debugging.check_regularization_raises_loss(build, x[:16], y[:16], loss=data_only)
+    assert not forgotten.passed and "model.losses" in forgotten.message
+    with pytest.raises(ValueError, match="strengths"):
+        debugging.check_regularization_raises_loss(build, x[:16], y[:16], strengths=(1e-2, 1e-3))
+
+
+def test_each_planted_bug_of_a_setup_fails_the_checks_the_lesson_expects(data):
+    """What `diagnose` relies on: which checks each kind of set-up fails (one seed)."""
+    x, y = data
+    expected = {  # bug: the checks that fail (initial loss, dead units, update ratios, tiny)
+        "none": (False, False, False, False),  # None: either (a huge last layer may or may
+        "initialisation": (True, False, False, None),  # not be fitted in 100 steps)
+        "learning rate": (False, False, True, False),
+        "dead units": (False, True, True, True),
+        "pipeline": (False, False, False, True),
+    }
+    assert set(expected) == set(debugging.BUGS)
+    for bug, fails in expected.items():
+        setup = debugging.make_setup(bug, x[:48], y[:48], seed=3)
+        before = [w.copy() for w in setup.model.get_weights()]
+        failed = (
+            not debugging.check_initial_loss(setup.model, setup.x, setup.y).passed,
+            not debugging.check_dead_units(setup.model, setup.x).passed,
+            not debugging.check_update_ratios(setup.model, setup.x, setup.y).passed,
+            not debugging.check_tiny_subset_overfit(setup.model, setup.x, setup.y,
+                                                    pipeline=setup.pipeline).passed,
+        )
+        assert all(f == e for f, e in zip(failed, fails, strict=True) if e is not None), (bug, failed)
+        assert all(np.array_equal(a, b) for a, b in zip(before, setup.model.get_weights(),
+                                                        strict=True)), bug
+    with pytest.raises(ValueError, match="bug"):
+        debugging.make_setup("gremlins", x, y)

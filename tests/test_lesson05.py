@@ -198,3 +198,33 @@ def test_first_layer_weights_go_from_noise_to_smooth_templates_on_the_real_run(l
     assert decayed < trained, f"weight decay smooths further: {decayed} vs {trained}"
     # 3x3 filters are too small to look smooth, even after training
     assert _number(r"3x3 filters after \d+ epochs: roughness ([\d.]+)", text) > 0.8
+
+
+def test_the_recipe_checks_flag_their_bugs_on_the_real_run(lesson_run):
+    """Karpathy's and cs231n's three checks: each passes on the sound set-up and flags its bug."""
+    text = lesson_run(LESSON).stream()
+    # The input-independent baseline: on zeros the loss stays near ln 12 (label frequencies
+    # only), the scaled images bring it near zero, pixels // 255 leave it far above, every seed.
+    assert _number(r"pixels // 255 leaves ([\d.]+)% of the pixels above zero", text) < 1
+    runs = re.findall(r"(?m)^seed \d+: pixels / 255 loss ([\d.]+), on zeros ([\d.]+) \((\w+)\); "
+                      r"pixels // 255 loss ([\d.]+), on zeros ([\d.]+) \((\w+)\)$", text)
+    assert len(runs) >= 2, "the baseline is run for each of the profile's seeds"
+    for good, zeros, verdict, bad, zeros_again, bad_verdict in runs:
+        assert verdict == "passed" and float(good) < 0.1, (good, verdict)
+        assert abs(float(zeros) - math.log(12)) < 0.15 and zeros == zeros_again, zeros
+        assert bad_verdict == "FLAGGED" and float(bad) > max(1.0, 10 * float(good)), bad
+    # Batch independence: none in inference mode, every other sample in training mode
+    # (batch normalisation), and the reshape bug mixes samples in inference mode.
+    assert re.search(r"reference CNN, inference mode: no other sample gets gradient \(passed;",
+                     text)
+    mixed = re.search(r"reference CNN, training mode: (\d+) other samples get gradient "
+                      r"\(FLAGGED; (\d+) samples in the batch\)", text)
+    assert mixed and int(mixed.group(1)) == int(mixed.group(2)) - 1, "every other sample"
+    assert re.search(r"reshape for a transpose: \d+ other samples get gradient \(FLAGGED;", text)
+    # A stronger penalty raises the loss, unless the loss forgets model.losses.
+    raised = re.search(r"data loss \+ model\.losses: loss ([\d., ]+) for L2 .* \(passed\)", text)
+    flat = re.search(r"data loss only: loss ([\d., ]+) for L2 .* \(FLAGGED\)", text)
+    assert raised and flat, "the regularisation check was not printed"
+    rising = [float(v) for v in raised.group(1).split(", ")]
+    assert all(b > a for a, b in zip(rising, rising[1:], strict=False)), rising
+    assert len(set(flat.group(1).split(", "))) == 1, flat.group(1)

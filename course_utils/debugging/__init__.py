@@ -14,7 +14,12 @@ Before a long training run, a few cheap checks catch most bugs:
   the size of a weight update relative to the weights, per layer, is near 1e-3
   when the learning rate is sound;
 - **dead units** (:func:`find_dead_units`, :func:`find_saturated_units`,
-  :func:`check_dead_units`): ReLUs that never fire, sigmoids stuck at 0 or 1.
+  :func:`check_dead_units`): ReLUs that never fire, sigmoids stuck at 0 or 1;
+- **Karpathy's recipe** (:func:`check_input_dependence`, :func:`check_batch_independence`,
+  :func:`check_regularization_raises_loss`): an input-independent baseline, samples that
+  do not mix, a penalty that raises the loss;
+- **find the bug** (:func:`make_setup`, :data:`BUGS`): training set-ups with a planted
+  bug, told apart only by the checks above.
 
 :func:`preflight` runs all five on any Keras classifier and returns a
 :class:`PreflightReport` that prints as a table. The remaining helpers serve
@@ -32,6 +37,8 @@ one module per part of the lesson:
 ``monitors``        loss per step, gradient norms, weight roughness, a plain deep net
 ``figures``         the ``plot_*`` functions
 ``preflight``       :func:`preflight`: the five checks in one report
+``sanity``          input dependence, batch independence, regularisation raises the loss
+``setups``          :func:`make_setup`: training set-ups with planted bugs
 ``callbacks``       :class:`UpdateRatioMonitor` (a Keras callback)
 ``layers``          :class:`SwishDense` (a Keras layer with planted bugs)
 ==================  ==========================================================
@@ -86,6 +93,12 @@ from course_utils.debugging.monitors import (
 )
 from course_utils.debugging.preflight import CHECK_NAMES, preflight
 from course_utils.debugging.results import CheckResult, PreflightReport
+from course_utils.debugging.sanity import (
+    check_batch_independence,
+    check_input_dependence,
+    check_regularization_raises_loss,
+)
+from course_utils.debugging.setups import BUGS, TrainingSetup, make_setup
 from course_utils.runtime.tf_setup import load_on_first_use
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -93,16 +106,21 @@ if TYPE_CHECKING:  # pragma: no cover
     from course_utils.debugging.layers import SwishDense
 
 __all__ = [
+    "BUGS",
     "CHECK_NAMES",
     "UPDATE_RATIO_BAND",
     "CheckResult",
     "PreflightReport",
     "SwishDense",
+    "TrainingSetup",
     "UpdateRatioMonitor",
     "build_plain_mlp",
+    "check_batch_independence",
     "check_dead_units",
     "check_gradients",
     "check_initial_loss",
+    "check_input_dependence",
+    "check_regularization_raises_loss",
     "check_tiny_subset_overfit",
     "check_update_ratios",
     "expected_initial_loss",
@@ -110,6 +128,7 @@ __all__ = [
     "find_saturated_units",
     "gradient_error_vs_step",
     "gradient_norms",
+    "make_setup",
     "numerical_gradient",
     "plot_error_vs_step",
     "plot_filters",

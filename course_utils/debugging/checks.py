@@ -151,6 +151,7 @@ def check_tiny_subset_overfit(
     target_loss: float = 0.05,
     loss: Any = None,
     pipeline: Callable[[np.ndarray, np.ndarray], Any] | None = None,
+    regularization: bool = False,
     seed: int = 0,
 ) -> CheckResult:
     """Train a copy of ``model`` on ``samples`` samples: it must fit them to a loss near zero.
@@ -167,7 +168,9 @@ def check_tiny_subset_overfit(
     ``loss`` defaults to the model's compiled loss, else sparse categorical
     cross-entropy. With ``pipeline`` (a function ``(x, y) -> tf.data.Dataset``,
     your own input pipeline) the copy trains on ``pipeline(x_small, y_small)``,
-    so bugs in the pipeline show too.
+    so bugs in the pipeline show too. ``regularization=True`` keeps the model as it is
+    (dropout on, weight penalties added to the loss): whether a set-up can fit the
+    subset as it stands.
 
     ``details``: ``loss`` and ``accuracy`` per step.
 
@@ -190,7 +193,7 @@ def check_tiny_subset_overfit(
     x_small, y_small = x[:samples], y[:samples]
     set_seed(seed)
     tf = import_tensorflow()
-    clone = clone_with_weights(model, strip_regularization=True)
+    clone = clone_with_weights(model, strip_regularization=not regularization)
     if not clone.trainable_weights:
         return CheckResult("tiny-subset overfit", False, "no trainable weights",
                            f"loss <= {target_loss:g}, 100% right",
@@ -205,6 +208,8 @@ def check_tiny_subset_overfit(
         with tf.GradientTape() as tape:
             scores = clone(xb, training=True)
             value = loss_fn(yb, scores)
+            if clone.losses:  # weight penalties: none unless regularization
+                value = value + tf.add_n(clone.losses)
         optimizer.apply_gradients(zip(tape.gradient(value, variables), variables, strict=True))
         guess = tf.argmax(scores, axis=-1)
         truth = tf.argmax(yb, axis=-1) if len(yb.shape) == 2 and yb.shape[-1] > 1 else \
