@@ -261,7 +261,8 @@ def test_nbgraders_template_alone_would_let_markdown_scripts_through():
 
 
 def _hidden_only_lines(master) -> set[str]:
-    """Lines nbgrader's own ClearHiddenTests removes, and no visible part holds."""
+    """Lines nbgrader's own ClearHiddenTests removes, and no visible part holds, whole or
+    within a longer line (``verbose=0)`` closing a hidden call is in visible code too)."""
     from nbgrader.preprocessors import ClearHiddenTests
 
     cleared, _ = ClearHiddenTests().preprocess(copy.deepcopy(master), {})
@@ -270,8 +271,10 @@ def _hidden_only_lines(master) -> set[str]:
     for before, after in zip(master.cells, cleared.cells, strict=True):
         kept = set(after.source.splitlines())
         hidden |= {line.strip() for line in before.source.splitlines() if line not in kept}
+    visible_text = "\n".join(visible)
     return {line for line in hidden - visible
-            if line and "HIDDEN TESTS" not in line and len(line) >= 8}
+            if line and "HIDDEN TESTS" not in line and len(line) >= 8
+            and line not in visible_text}
 
 
 def _as_if_autograded(master):
