@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -575,9 +576,9 @@ class Vault:
     """The test set, sealed: :meth:`open` hands it out and every opening is counted.
 
     A copy goes in and copies come out, so nothing done with what :meth:`open` returns
-    changes the test set. :attr:`openings` says how often it was opened: a test set opened
-    before the final evaluation has helped take a decision, and its score no longer says
-    how the model does on new data.
+    changes the test set. :attr:`openings` says how often it was opened, and
+    :attr:`opened_at` when: a test set opened before the final evaluation has helped take
+    a decision, and its score no longer says how the model does on new data.
 
     Examples
     --------
@@ -598,24 +599,30 @@ class Vault:
         x.flags.writeable = False
         y.flags.writeable = False
         self._x, self._y = x, y
-        self._openings = 0
+        self._opened_at: list[int] = []
 
     @property
     def openings(self) -> int:
         """How many times the vault was opened."""
-        return self._openings
+        return len(self._opened_at)
+
+    @property
+    def opened_at(self) -> tuple[int, ...]:
+        """When each opening happened (:func:`time.perf_counter_ns`), to put it in order
+        with other events of the same process."""
+        return tuple(self._opened_at)
 
     def __len__(self) -> int:
         return len(self._y)
 
     def open(self) -> tuple[np.ndarray, np.ndarray]:
         """The test samples and labels (copies); the opening is recorded."""
-        self._openings += 1
+        self._opened_at.append(time.perf_counter_ns())
         return self._x.copy(), self._y.copy()
 
     def __repr__(self) -> str:
-        times = "time" if self._openings == 1 else "times"
-        return f"Vault({len(self)} test samples, opened {self._openings} {times})"
+        times = "time" if self.openings == 1 else "times"
+        return f"Vault({len(self)} test samples, opened {self.openings} {times})"
 
 
 #: Decision rules of the candidate models: class 1 when ``a * x0 + b * x1 > 0``.
@@ -653,25 +660,29 @@ def _rule_model(rule: str, name: str) -> Any:
 
     Compiled to run eagerly, so that its first layer sees every sample it is asked about
     (``predict``, ``evaluate`` or a call) and :func:`find_choice_problems` can tell which
-    candidates met the test set.
+    candidates met the test set, and which had met the validation data when the vault was
+    opened.
     """
     from course_utils.runtime.tf_setup import import_keras
 
     keras = import_keras()
 
     class Witness(keras.layers.Layer):
-        """Passes its input on and remembers every sample it saw (eager calls only)."""
+        """Passes its input on and remembers every sample it saw, and when it first saw
+        each (eager calls only)."""
 
         def __init__(self, **kwargs: Any) -> None:
             super().__init__(**kwargs)
-            self.seen: set[bytes] = set()
+            self.seen: dict[bytes, int] = {}  # sample -> time.perf_counter_ns() of first sight
 
         def call(self, inputs: Any) -> Any:
             try:
                 rows = np.asarray(inputs, dtype="float32")
             except (TypeError, ValueError, NotImplementedError):  # symbolic, while building
                 return inputs
-            self.seen.update(row.tobytes() for row in rows.reshape(len(rows), -1))
+            now = time.perf_counter_ns()
+            for row in rows.reshape(len(rows), -1):
+                self.seen.setdefault(row.tobytes(), now)
             return inputs
 
     a, b = _RULES[rule]
@@ -685,9 +696,11 @@ def _rule_model(rule: str, name: str) -> Any:
     return model
 
 
-def _met_the_test_set(model: Any, x_test: np.ndarray) -> bool:
+def _first_met(model: Any, x: np.ndarray) -> int | None:
+    """When ``model`` first saw any sample of ``x`` (perf_counter_ns), or ``None``."""
     seen = model.get_layer("witness").seen
-    return any(row.tobytes() in seen for row in x_test.astype("float32"))
+    times = [seen[row.tobytes()] for row in x.astype("float32") if row.tobytes() in seen]
+    return min(times, default=None)
 
 
 def find_choice_problems(choose: Any, *, scenario: str = "misleading", seed: int = 0) -> list[str]:
@@ -697,8 +710,9 @@ def find_choice_problems(choose: Any, *, scenario: str = "misleading", seed: int
     plane), ``data`` is ``{"train": (x, y), "val": (x, y)}`` and ``vault`` a :class:`Vault`
     with the test set. ``choose`` must return ``(name, test_accuracy)``: the candidate to
     ship, chosen without the test set (it does best on the validation data; when several
-    tie, any of them), and its accuracy on the test set, the vault opened exactly once and
-    no other candidate measured on the test set (each candidate remembers what it saw).
+    tie, any of them), and its accuracy on the test set, the vault opened exactly once,
+    after every candidate was measured on the validation data, and no other candidate
+    measured on the test set (each candidate remembers what it saw, and when).
     In the ``"misleading"`` scenario the best model on the training data, the best on
     validation and the best on the test set are three different ones; in ``"tie"``
     several tie on validation and differ on the test set; ``"plain"`` is the visible
@@ -747,7 +761,19 @@ def find_choice_problems(choose: Any, *, scenario: str = "misleading", seed: int
     if not isinstance(name, str) or name not in given:
         problems.append(f"the name must be one of {list(given)}, got {_describe(name)}")
         return problems
-    others = [n for n in given if n != name and _met_the_test_set(given[n], splits["test"][0])]
+    opened = vault.opened_at[:1]
+    # a candidate first measured on validation after the opening: chosen with the test set
+    # at hand (one never measured there leaves no such trace)
+    unmeasured = [n for n, model in given.items()
+                  if opened and (t := _first_met(model, splits["val"][0])) is not None
+                  and t > opened[0]]
+    if unmeasured:
+        problems.append(
+            f"the vault was opened before the candidates {unmeasured} were measured on the "
+            "validation data: choose first, then open the vault to measure the chosen model "
+            "(a test set at hand while choosing can sway the choice)")
+    others = [n for n in given
+              if n != name and _first_met(given[n], splits["test"][0]) is not None]
     if others:
         problems.append(
             f"the candidates {others} met the test set too: only the model chosen to ship meets "

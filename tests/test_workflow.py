@@ -327,13 +327,39 @@ def test_choices_by_training_or_test_accuracy_and_a_vault_opened_twice_are_caugh
     assert "chose 'lr=0.1' (training accuracy 100%" in workflow.find_choice_problems(by_train)[0]
     assert workflow.find_choice_problems(peeks)[0].startswith("the vault was opened 2 times")
 
+    def opens_first(candidates, data, vault):  # chooses on validation with the test set at hand
+        x, y = vault.open()
+        best = max(candidates, key=lambda n: _accuracy(candidates[n], *data["val"]))
+        return best, _accuracy(candidates[best], x, y)
+
+    assert workflow.find_choice_problems(opens_first) == [
+        "the vault was opened before the candidates ['lr=0.1', 'lr=0.03', 'lr=0.01', "
+        "'lr=0.003'] were measured on the validation data: choose first, then open the vault "
+        "to measure the chosen model (a test set at hand while choosing can sway the choice)"]
+
+    def stops_early(candidates, data, vault):  # sound: stops at the first perfect candidate
+        for name, model in candidates.items():
+            if _accuracy(model, *data["val"]) == 1.0:
+                return name, _accuracy(model, *vault.open())
+        return None
+
+    assert workflow.find_choice_problems(stops_early, scenario="tie", seed=2) == []
+
+    def checks_again(candidates, data, vault):  # sound: the chosen one measured again after
+        best = max(candidates, key=lambda n: _accuracy(candidates[n], *data["val"]))
+        test = _accuracy(candidates[best], *vault.open())
+        _accuracy(candidates[best], *data["val"])
+        return best, test
+
+    assert workflow.find_choice_problems(checks_again, scenario="misleading", seed=1) == []
+
     def measures_all(candidates, data, vault):
         x, y = vault.open()
         test = {n: _accuracy(m, x, y) for n, m in candidates.items()}
         best = max(candidates, key=lambda n: _accuracy(candidates[n], *data["val"]))
         return best, test[best]
 
-    assert workflow.find_choice_problems(measures_all, scenario="tie") == [
+    assert workflow.find_choice_problems(measures_all, scenario="tie")[1:] == [
         "the candidates ['no dropout', 'dropout 0.5'] met the test set too: only the model "
         "chosen to ship meets it, once, at the end (measuring the others there is choosing "
         "with it)"]
