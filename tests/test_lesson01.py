@@ -115,8 +115,8 @@ def test_the_lesson_draws_its_figures_and_its_schedules_match_keras(lesson_run):
     run = lesson_run(LESSON)
     figures = sum("image/png" in o.get("data", {}) for c in run.nb.cells
                   for o in c.get("outputs", []))
-    assert figures >= 11, f"{figures} figures: surfaces, symptoms, schedules, range test, " \
-                          "runs over seeds, plateau rates, noise"
+    assert figures >= 13, f"{figures} figures: surfaces, symptoms, schedules, range test, " \
+                          "runs over seeds, plateau rates, noise, budget schedules and runs"
     text = run.stream()
     gaps = [float(g) for g in re.findall(r"largest difference ([\d.e+-]+)", text)]
     assert len(gaps) == 4 and max(gaps) < 1e-6, gaps  # PiecewiseConstantDecay among them

@@ -210,7 +210,9 @@ def plot_budget_runs(runs: Mapping[str, BudgetRun], problem: BudgetProblem) -> F
 
     The loss is drawn as its excess over ``problem.best_loss``, a share on a log scale,
     so the last few per cent, where the target lies, are as readable as the first steps.
-    A run that overflowed ends where its loss was last finite.
+    The axis stops ten times above the highest start: a run that climbs past it says in
+    its label from which step, and a run that overflowed ends where its loss was last
+    finite.
 
     Examples
     --------
@@ -223,13 +225,21 @@ def plot_budget_runs(runs: Mapping[str, BudgetRun], problem: BudgetProblem) -> F
         raise ValueError(f"runs: expected a non-empty {{name: run}} mapping, got {runs!r}")
     fig = Figure(figsize=(6.5, 3.8), layout="constrained")
     ax = fig.add_subplot()
-    for name, run in runs.items():
-        excess = np.asarray(run.losses, dtype=float) / problem.best_loss - 1
+    excesses = {name: np.asarray(run.losses, dtype=float) / problem.best_loss - 1
+                for name, run in runs.items()}
+    starts = [e[0] for e in excesses.values() if e.size and np.isfinite(e[0])]
+    top = 10 * max(starts) if starts else None
+    for name, excess in excesses.items():
         measured = np.isfinite(excess)
-        ax.plot(np.arange(1, excess.size + 1)[measured], excess[measured], lw=1.2, label=name)
+        label = name
+        if top is not None and np.any(~measured | (excess > top)):
+            label += f" (off the top from step {int(np.argmax(~measured | (excess > top))) + 1})"
+        ax.plot(np.arange(1, excess.size + 1)[measured], excess[measured], lw=1.2, label=label)
     ax.axhline(problem.tolerance, color="k", linestyle="--", lw=1,
                label=f"target: {problem.tolerance:.0%} above the best")
     ax.set_yscale("log")
+    if top is not None:
+        ax.set_ylim(top=top)
     ax.set(xlabel="step", ylabel="loss above the best loss, as a share (log scale)",
            title="a budget of steps")
     ax.grid(alpha=0.3, which="both")

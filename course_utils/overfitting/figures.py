@@ -108,7 +108,8 @@ def plot_diagnoses(
     if show_diagnosis:
         handles.append(Line2D([], [], color="0.6", linewidth=0.8,
                               label="lowest validation loss"))
-    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles),
+    # two entries a row under a single panel: a row of four is wider than the panel
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 2 * columns),
                fontsize="small", frameon=False)
     return fig
 
