@@ -711,8 +711,9 @@ def find_choice_problems(choose: Any, *, scenario: str = "misleading", seed: int
     with the test set. ``choose`` must return ``(name, test_accuracy)``: the candidate to
     ship, chosen without the test set (it does best on the validation data; when several
     tie, any of them), and its accuracy on the test set, the vault opened exactly once,
-    after every candidate was measured on the validation data, and no other candidate
-    measured on the test set (each candidate remembers what it saw, and when).
+    after the candidates were measured on the validation data (none is measured there for
+    the first time after the opening), and no other candidate measured on the test set (each
+    candidate remembers what it saw, and when).
     In the ``"misleading"`` scenario the best model on the training data, the best on
     validation and the best on the test set are three different ones; in ``"tie"``
     several tie on validation and differ on the test set; ``"plain"`` is the visible
