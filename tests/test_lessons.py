@@ -110,6 +110,21 @@ def test_lecture_code_takes_sizes_and_epochs_from_the_profile(lesson):
 # --------------------------------------------------------------------------- a real run
 
 
+def test_a_figure_drawn_by_the_last_line_of_a_cell_is_shown(lesson):
+    # The course's plot_* functions return a Figure: Jupyter shows it only as the cell's
+    # value, and a trailing ";" hides it (widgets display themselves and may keep theirs).
+    hidden = []
+    for cell in _lecture_code(_master(lesson)):
+        body = ast.parse(cell.source).body
+        last = body[-1] if body else None
+        if isinstance(last, ast.Expr) and isinstance(last.value, ast.Call):
+            func = last.value.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if name.startswith("plot_") and cell.source.rstrip().endswith(";"):
+                hidden.append(cell.id)
+    assert not hidden, f"cells whose figure a trailing ';' hides: {hidden}"
+
+
 @pytest.mark.slow
 def test_solved_lesson_runs_top_to_bottom_in_the_smoke_profile(lesson, lesson_run):
     # Its running time is a budget (30 s), measured by benchmarks/bench_lessons.py beside the
