@@ -699,8 +699,8 @@ def _rule_model(rule: str, name: str) -> Any:
 def _first_met(model: Any, x: np.ndarray) -> int | None:
     """When ``model`` first saw any sample of ``x`` (perf_counter_ns), or ``None``."""
     seen = model.get_layer("witness").seen
-    times = [seen[row.tobytes()] for row in x.astype("float32") if row.tobytes() in seen]
-    return min(times, default=None)
+    keys = (row.tobytes() for row in x.astype("float32"))
+    return min((seen[key] for key in keys if key in seen), default=None)
 
 
 def find_choice_problems(choose: Any, *, scenario: str = "misleading", seed: int = 0) -> list[str]:

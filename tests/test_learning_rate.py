@@ -11,6 +11,7 @@ constant rate is a coin toss over seeds), and the lesson's small CNN
 from __future__ import annotations
 
 import math
+import re
 import subprocess
 import sys
 
@@ -321,6 +322,11 @@ def test_plot_budget_runs_draws_the_excess_over_the_best_loss_and_the_target():
     ax = fig.axes[0]
     assert ax.get_yscale() == "log" and ax.get_xlabel() == "step"
     assert np.isfinite(ax.lines[1].get_ydata()).all()   # the overflow is not drawn
+    # the axis stops ten times above the highest start; the run that leaves it says when
+    starts = [line.get_ydata()[0] for line in ax.lines[:2]]
+    assert ax.get_ylim()[1] == pytest.approx(10 * max(starts))
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels[0] == "a" and re.fullmatch(r"b \(off the top from step \d+\)", labels[1])
     with pytest.raises(ValueError, match="non-empty"):
         lr.plot_budget_runs({}, problem)
 

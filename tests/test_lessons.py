@@ -107,9 +107,6 @@ def test_lecture_code_takes_sizes_and_epochs_from_the_profile(lesson):
         assert not literal.search(cell.source), f"literal size or epochs in:\n{cell.source}"
 
 
-# --------------------------------------------------------------------------- a real run
-
-
 def test_a_figure_drawn_by_the_last_line_of_a_cell_is_shown(lesson):
     # The course's plot_* functions return a Figure: Jupyter shows it only as the cell's
     # value, and a trailing ";" hides it (widgets display themselves and may keep theirs).
@@ -123,6 +120,9 @@ def test_a_figure_drawn_by_the_last_line_of_a_cell_is_shown(lesson):
             if name.startswith("plot_") and cell.source.rstrip().endswith(";"):
                 hidden.append(cell.id)
     assert not hidden, f"cells whose figure a trailing ';' hides: {hidden}"
+
+
+# --------------------------------------------------------------------------- a real run
 
 
 @pytest.mark.slow

@@ -314,6 +314,9 @@ def test_diagnosis_panels_share_one_loss_axis_with_the_loss_of_guessing():
     assert guess and guess[0].get_ydata()[0] == pytest.approx(math.log(12))
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert legend[:2] == ["training loss", "validation loss"]
+    # under a single panel the legend takes two entries a row, not wider than the panel
+    one = overfitting.plot_diagnoses({"one run": overfitting.MYSTERY_CURVES["A"]})
+    assert one.legends[0]._ncols == 2 and fig.legends[0]._ncols == len(legend)
     # a flat curve takes a sliver of the shared axis, not its whole height
     flat = np.ptp(overfitting.MYSTERY_CURVES["E"]["loss"])
     assert flat < 0.1 * high

@@ -231,9 +231,8 @@ def plot_budget_runs(runs: Mapping[str, BudgetRun], problem: BudgetProblem) -> F
     top = 10 * max(starts) if starts else None
     for name, excess in excesses.items():
         measured = np.isfinite(excess)
-        label = name
-        if top is not None and np.any(~measured | (excess > top)):
-            label += f" (off the top from step {int(np.argmax(~measured | (excess > top))) + 1})"
+        off = ~measured | (excess > top) if top is not None else np.zeros_like(measured)
+        label = f"{name} (off the top from step {int(np.argmax(off)) + 1})" if off.any() else name
         ax.plot(np.arange(1, excess.size + 1)[measured], excess[measured], lw=1.2, label=label)
     ax.axhline(problem.tolerance, color="k", linestyle="--", lw=1,
                label=f"target: {problem.tolerance:.0%} above the best")
