@@ -598,27 +598,38 @@ class Vault:
                 f"got shapes {x.shape} and {y.shape}")
         x.flags.writeable = False
         y.flags.writeable = False
-        self._x, self._y = x, y
-        self._opened_at: list[int] = []
+        opened_at: list[int] = []
+
+        # The samples and the record of openings live in these two closures, not in
+        # attributes: the only way to the test set is an opening, which is recorded, and a
+        # checker that kept ``record`` reads the true openings even if the code it checks
+        # rebinds the vault's attributes (see find_choice_problems).
+        def open_() -> tuple[np.ndarray, np.ndarray]:
+            opened_at.append(time.perf_counter_ns())
+            return x.copy(), y.copy()
+
+        def record() -> tuple[int, ...]:
+            return tuple(opened_at)
+
+        self._open, self._record, self._size = open_, record, len(y)
 
     @property
     def openings(self) -> int:
         """How many times the vault was opened."""
-        return len(self._opened_at)
+        return len(self._record())
 
     @property
     def opened_at(self) -> tuple[int, ...]:
         """When each opening happened (:func:`time.perf_counter_ns`), to put it in order
         with other events of the same process."""
-        return tuple(self._opened_at)
+        return self._record()
 
     def __len__(self) -> int:
-        return len(self._y)
+        return self._size
 
     def open(self) -> tuple[np.ndarray, np.ndarray]:
         """The test samples and labels (copies); the opening is recorded."""
-        self._opened_at.append(time.perf_counter_ns())
-        return self._x.copy(), self._y.copy()
+        return self._open()
 
     def __repr__(self) -> str:
         times = "time" if self.openings == 1 else "times"
@@ -655,9 +666,11 @@ def _predict(rule: str, x: np.ndarray) -> np.ndarray:
     return (a * x[:, 0] + b * x[:, 1] > 0).astype("int64")
 
 
-def _rule_model(rule: str, name: str) -> Any:
-    """A two-class linear classifier of points that follows ``rule``, and remembers its inputs.
+def _rule_model(rule: str, name: str) -> tuple[Any, dict[bytes, int]]:
+    """A two-class linear classifier of points that follows ``rule``, and its record of inputs.
 
+    The record maps every sample the model was asked about to when it first saw it; it is
+    held by the caller alone, not by the model, so code handed the model cannot edit it.
     Compiled to run eagerly, so that its first layer sees every sample it is asked about
     (``predict``, ``evaluate`` or a call) and :func:`find_choice_problems` can tell which
     candidates met the test set, and which had met the validation data when the vault was
@@ -667,13 +680,11 @@ def _rule_model(rule: str, name: str) -> Any:
 
     keras = import_keras()
 
+    seen: dict[bytes, int] = {}  # sample -> time.perf_counter_ns() of first sight
+
     class Witness(keras.layers.Layer):
         """Passes its input on and remembers every sample it saw, and when it first saw
-        each (eager calls only)."""
-
-        def __init__(self, **kwargs: Any) -> None:
-            super().__init__(**kwargs)
-            self.seen: dict[bytes, int] = {}  # sample -> time.perf_counter_ns() of first sight
+        each (eager calls only), in a record that only :func:`_rule_model`'s caller reads."""
 
         def call(self, inputs: Any) -> Any:
             try:
@@ -682,7 +693,7 @@ def _rule_model(rule: str, name: str) -> Any:
                 return inputs
             now = time.perf_counter_ns()
             for row in rows.reshape(len(rows), -1):
-                self.seen.setdefault(row.tobytes(), now)
+                seen.setdefault(row.tobytes(), now)
             return inputs
 
     a, b = _RULES[rule]
@@ -693,12 +704,12 @@ def _rule_model(rule: str, name: str) -> Any:
                        np.zeros(2, "float32")])
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"], run_eagerly=True)
-    return model
+    return model, seen
 
 
-def _first_met(model: Any, x: np.ndarray) -> int | None:
-    """When ``model`` first saw any sample of ``x`` (perf_counter_ns), or ``None``."""
-    seen = model.get_layer("witness").seen
+def _first_met(seen: Mapping[bytes, int], x: np.ndarray) -> int | None:
+    """When a candidate first saw any sample of ``x`` (perf_counter_ns; ``seen`` is its
+    record from :func:`_rule_model`), or ``None``."""
     keys = (row.tobytes() for row in x.astype("float32"))
     return min((seen[key] for key in keys if key in seen), default=None)
 
@@ -737,21 +748,30 @@ def find_choice_problems(choose: Any, *, scenario: str = "misleading", seed: int
     score = {name: {split: float(np.mean(_predict(rule, x) == y))
                     for split, (x, y) in splits.items()}
              for name, rule in spec["candidates"].items()}
-    candidates = {name: _rule_model(rule, name) for name, rule in spec["candidates"].items()}
+    built = {name: _rule_model(rule, name) for name, rule in spec["candidates"].items()}
+    candidates = {name: model for name, (model, _) in built.items()}
+    records = {name: seen for name, (_, seen) in built.items()}
+    witnesses = {name: model.get_layer("witness") for name, model in candidates.items()}
     data = {split: splits[split] for split in ("train", "val")}
     copies = {split: (x.copy(), y.copy()) for split, (x, y) in data.items()}
     vault = Vault(*splits["test"])
+    opened_at = vault._record  # kept here: rebinding the vault's attributes cannot hide an opening
     given = dict(candidates)
     result = choose(candidates, data, vault)
 
     problems: list[str] = []
-    if vault.openings != 1:
+    openings = len(opened_at())
+    if openings != 1:
         problems.append(
-            f"the vault was opened {vault.openings} times: open it exactly once, at the end, "
+            f"the vault was opened {openings} times: open it exactly once, at the end, "
             "to measure the chosen model"
             + (" (every look at the test set before the choice is made helps make it)"
-               if vault.openings > 1 else ""))
-    if candidates != given or any(
+               if openings > 1 else ""))
+    # a witness removed or its call replaced would hide what a candidate was shown
+    untouched = all(model.get_layer("witness") is witnesses[name]
+                    and "call" not in vars(witnesses[name])
+                    for name, model in given.items())
+    if candidates != given or not untouched or any(
             not (np.array_equal(data[s][0], copies[s][0]) and np.array_equal(data[s][1], copies[s][1]))
             for s in copies if isinstance(data.get(s), tuple)) or sorted(data) != sorted(copies):
         problems.append("the candidates or the data changed: leave both as given")
@@ -762,11 +782,11 @@ def find_choice_problems(choose: Any, *, scenario: str = "misleading", seed: int
     if not isinstance(name, str) or name not in given:
         problems.append(f"the name must be one of {list(given)}, got {_describe(name)}")
         return problems
-    opened = vault.opened_at[:1]
+    opened = opened_at()[:1]
     # a candidate first measured on validation after the opening: chosen with the test set
     # at hand (one never measured there leaves no such trace)
-    unmeasured = [n for n, model in given.items()
-                  if opened and (t := _first_met(model, splits["val"][0])) is not None
+    unmeasured = [n for n in given
+                  if opened and (t := _first_met(records[n], splits["val"][0])) is not None
                   and t > opened[0]]
     if unmeasured:
         problems.append(
@@ -774,7 +794,7 @@ def find_choice_problems(choose: Any, *, scenario: str = "misleading", seed: int
             "validation data: choose first, then open the vault to measure the chosen model "
             "(a test set at hand while choosing can sway the choice)")
     others = [n for n in given
-              if n != name and _first_met(given[n], splits["test"][0]) is not None]
+              if n != name and _first_met(records[n], splits["test"][0]) is not None]
     if others:
         problems.append(
             f"the candidates {others} met the test set too: only the model chosen to ship meets "

@@ -367,6 +367,45 @@ def test_choices_by_training_or_test_accuracy_and_a_vault_opened_twice_are_caugh
         workflow.check_choice(lambda c, d, v: "lr=0.003")
 
 
+
+def test_a_choice_cannot_hide_what_it_did_by_editing_the_vault_or_the_candidates():
+    def reads_the_vault(candidates, data, vault):  # the test set without an opening
+        arrays = [v for v in vars(vault).values() if isinstance(v, np.ndarray)]
+        return "lr=0.003", _accuracy(candidates["lr=0.003"], *arrays)
+
+    with pytest.raises(TypeError):  # the vault holds no arrays: an opening is the only way
+        workflow.find_choice_problems(reads_the_vault)
+
+    def forges_the_record(candidates, data, vault):  # opens first, then claims a late opening
+        import time
+        x, y = vault.open()
+        vault._record = lambda: (time.perf_counter_ns() + 10**12,)
+        best = max(candidates, key=lambda n: _accuracy(candidates[n], *data["val"]))
+        return best, _accuracy(candidates[best], x, y)
+
+    assert workflow.find_choice_problems(forges_the_record)[0].startswith(
+        "the vault was opened before the candidates")
+
+    def blinds_the_witnesses(candidates, data, vault):  # measures every candidate unseen
+        for model in candidates.values():
+            model.get_layer("witness").call = lambda inputs: inputs
+        x, y = vault.open()
+        best = max(candidates, key=lambda n: _accuracy(candidates[n], x, y))
+        return best, _accuracy(candidates[best], x, y)
+
+    assert "the candidates or the data changed" in workflow.find_choice_problems(
+        blinds_the_witnesses)[0]
+
+    def wipes_the_witnesses(candidates, data, vault):  # chooses on the test set, then wipes
+        x, y = vault.open()
+        test = {n: _accuracy(m, x, y) for n, m in candidates.items()}
+        for model in candidates.values():
+            getattr(model.get_layer("witness"), "seen", {}).clear()
+        best = max(test, key=test.get)
+        return best, test[best]
+
+    assert "met the test set too" in workflow.find_choice_problems(wipes_the_witnesses)[0]
+
 # --------------------------------------------------------------------------- tuning
 
 
