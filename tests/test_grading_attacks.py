@@ -12,6 +12,9 @@ honest students. What each attack must end as:
   locked set-up cell, below the original, metadata kept: nbgrader would restore that
   copy, the worker strips its id and runs it): flagged for review, no autograded points
   in the gradebook;
+- ``skip_tags`` tags every graded cell of an unsolved notebook ``skip-execution``, the tag
+  nbclient does not run (a test that never runs raises nothing): the tests run anyway and
+  it gets no autograded points;
 - ``snoop`` reads the master, other submissions, the gradebook and ``/proc`` of the
   grader: nothing of them reaches its graded notebook or feedback;
 - ``saboteur`` writes over the gradebook, grades.csv, another student's feedback, the
@@ -182,6 +185,13 @@ def _build_class(prepared, folder: Path, course: Path, out: Path) -> None:
     write("hooks", with_cell(student, HOOKS))
     write("setup_copy", paste_setup_copy(student, HOOKS))
     write("fakes", with_cell(student, FAKES))
+    # No code at all: every graded cell tagged the way nbclient skips a cell (JupyterLab's
+    # property inspector adds the tag); a test cell that never runs raises nothing.
+    skipper = nbformat.from_dict(json.loads(nbformat.writes(student)))
+    for cell in skipper.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") and cell.cell_type == "code":
+            cell.metadata["tags"] = [*cell.metadata.get("tags", []), "skip-execution"]
+    write("skip_tags", skipper)
     write("snoop", with_cell(solved, _snoop(course, out)))
     write("saboteur", with_cell(solved, _saboteur(course, out), before=len(solved.cells)))
     write("hog", with_cell(solved, HOG))
@@ -237,6 +247,15 @@ def test_hooks_fakes_and_a_hooked_setup_copy_are_flagged_and_get_no_points(attac
             if result.student(name).withheld_score is not None:  # its run ended: review it
                 assert all(g.needs_manual_grade for g in nb.grades
                            if g.name in prepared.plan.autograded)
+
+
+@pytest.mark.slow
+def test_tests_tagged_to_be_skipped_run_all_the_same(attacked):
+    result, prepared, _, _ = attacked
+    grade = result.student("skip_tags")
+    assert grade.status == "graded", (grade.status, grade.message)
+    assert grade.autograded_score == 0, grade.scores
+    assert set(grade.scores) >= set(prepared.plan.autograded)
 
 
 @pytest.mark.slow
