@@ -339,8 +339,9 @@ def test_every_submission_gets_exactly_the_expected_points_on_every_task(run):
 @pytest.mark.slow
 def test_the_grading_profile_gives_every_submission_the_points_of_the_smoke_profile(run,
                                                                                     smoke_run):
-    """The grading profile shrinks the demonstrations, never a grade: the smoke run's
-    scores equal the expected ones, which the grading run's equal too (the test above).
+    """The grading profile shrinks or skips the demonstrations, never a grade: the smoke
+    run (every cell run) gives the expected scores, and so does the grading run (the test
+    above), where the demonstrations no running cell needs were skipped.
     ``make test`` grades in smoke the students that show every hidden test passing and
     failing; ``make claims`` grades every student of ``tests/submissions`` in smoke."""
     if not CLAIMS_PROFILE:
@@ -464,12 +465,17 @@ def _failed_cells(graded: Run, student: str) -> list[str]:
 
 @pytest.mark.slow
 def test_notebooks_run_in_the_grading_profile_while_grading(run):
-    """Every cell of the solved lesson runs in it: nbgrader goes on past a cell that raises,
-    so a demonstration the grading profile makes too small would only show here."""
+    """The solved lesson runs in it without the demonstrations, and no cell that runs
+    raises: nbgrader goes on past a cell that raises, so a cell the grading profile makes
+    too small would only show here."""
     assert "Profile grading" in _setup_output(run, "solution")
     assert "Profile grading" in _setup_output(run, "untouched")
     failed = _failed_cells(run, "solution")
     assert not failed, "in the grading profile:\n" + "\n".join(failed)
+    code = [c for c in _graded_notebook(run, "solution").cells if c.cell_type == "code"]
+    shown = [c for c in code if "demonstration" in c.metadata.get("tags", [])]
+    assert shown and all(c.execution_count is None and not c.outputs for c in shown)
+    assert all(c.execution_count for c in code if c not in shown)
 
 
 @pytest.mark.slow
