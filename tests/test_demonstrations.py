@@ -95,7 +95,10 @@ def test_the_skip_tag_is_taken_off_every_cell_and_put_only_where_the_grader_deci
         new_code_cell("assert answer() == 2", metadata={
             **tagged, "nbgrader": {"grade": True, "grade_id": "t", "points": 1}}),
         new_code_cell("print('my own cell')", metadata=dict(tagged)),
+        new_code_cell("assert answer() == 3", metadata={
+            "nbgrader": {"grade": True, "grade_id": "u", "points": 1}}),
     )
+    nb.cells[5].metadata["tags"] = f"{SKIP_TAG} mine"  # one string: nbclient's `in` finds it
     step = PlanExecution(skip_demonstrations=skip)
     planned, _ = step.preprocess(nb, {})
     skipped = [i for i, cell in enumerate(planned.cells)
@@ -103,6 +106,7 @@ def test_the_skip_tag_is_taken_off_every_cell_and_put_only_where_the_grader_deci
     assert skipped == ([1] if skip else [])
     assert planned.cells[3].metadata["tags"] == ["mine"]  # the test cell runs
     assert planned.cells[4].metadata["tags"] == ["mine"]
+    assert planned.cells[5].metadata["tags"] == []
 
 
 @pytest.mark.parametrize("lesson", release.list_lessons(COURSE))

@@ -75,9 +75,12 @@ class PlanExecution(NbGraderPreprocessor):
 
     def preprocess(self, nb: Any, resources: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         for cell in nb.cells:
-            tags = cell.get("metadata", {}).get("tags")
-            if isinstance(tags, list) and SKIP_TAG in tags:
-                cell.metadata["tags"] = [t for t in tags if t != SKIP_TAG]
+            if "tags" not in cell.get("metadata", {}):
+                continue
+            tags = cell.metadata["tags"]
+            # nbclient tests `SKIP_TAG in tags`: a string holding it would count too
+            cell.metadata["tags"] = ([t for t in tags if t != SKIP_TAG]
+                                     if isinstance(tags, list) else [])
         if self.skip_demonstrations:
             skipped = skippable_cells(nb)
             for index in skipped:
