@@ -41,13 +41,11 @@ c.Execute.interrupt_on_timeout = True
 # raises nothing, so it would get full marks: the course's step before Execute takes that
 # tag off every cell (`course grade` then skips the demonstrations no graded cell needs).
 from nbgrader.converters import Autograde  # noqa: E402 (a config file, read top to bottom)
-from nbgrader.preprocessors import Execute  # noqa: E402
 
-from course_utils.instructor.grading.demonstrations import PlanExecution  # noqa: E402
+from course_utils.instructor.grading.demonstrations import planned_steps  # noqa: E402
 
-_steps = list(Autograde.class_traits()["autograde_preprocessors"].default())
-_steps.insert(_steps.index(Execute), PlanExecution)
-c.Autograde.autograde_preprocessors = _steps
+c.Autograde.autograde_preprocessors = planned_steps(
+    Autograde.class_traits()["autograde_preprocessors"].default())
 # A deleted test cell is put back from the gradebook and graded.
 c.OverwriteCells.add_missing_cells = True
 # Huge outputs are cut so autograded notebooks and feedback stay small.

@@ -13,7 +13,6 @@ from conftest import COURSE
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from course_utils.instructor import release
-from course_utils.instructor.grading import demonstrations
 from course_utils.instructor.grading.demonstrations import (
     DEMONSTRATION_TAG,
     SKIP_TAG,
@@ -73,6 +72,8 @@ def test_what_runs_decides_not_the_tag_alone():
         new_code_cell("%matplotlib inline\n!ls\nshown = np.zeros(1)", metadata=DEMO),
     )
     assert skippable_cells(graded_and_broken) == [3]
+    too_deep = "x = " + "-" * 100_000 + "1"  # more than the parser or a walk can nest
+    assert skippable_cells(_notebook(new_code_cell(too_deep, metadata=DEMO))) == []
     methods = _notebook(
         new_code_cell("steps = 4\ncheck = lambda: steps", metadata=DEMO),   # 1
         new_code_cell("class Monitor:\n    def ratio(self):\n        steps = 2\n"
@@ -119,7 +120,7 @@ def test_every_demonstration_of_a_master_is_skippable_and_the_settings_are_not_t
     assert skippable_cells(master) == tagged, (
         f"{lesson}: a cell tagged {DEMONSTRATION_TAG!r} is needed by a graded cell")
     student = release.read_notebook(COURSE.parent / "notebooks" / f"{lesson}.ipynb")
-    assert demonstrations.skippable_cells(student) == [
+    assert skippable_cells(student) == [
         i for i, c in enumerate(student.cells)
         if DEMONSTRATION_TAG in c.metadata.get("tags", [])], "the student version keeps the tags"
 

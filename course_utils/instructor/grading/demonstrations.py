@@ -21,12 +21,12 @@ submission holds, so a student's own cells count too. A tagged cell is still run
 - a cell that runs after it reads a name that it reads too, from an earlier cell: it
   may change the object (train a model, fill a list). Names bound by ``import``,
   constants (``UPPER_CASE``), builtins and ``profile`` do not count;
-- its code does not parse (a cell that cannot be read is not skipped).
+- its code cannot be read (it does not parse, or nests too deep to walk).
 
 A student who adds the tag to a cell of their own can only lose by it: a skipped cell
-that their answers need leaves them a ``NameError``. ``tests/test_grading.py`` grades
-every kept submission in ``smoke`` with every cell run and in ``grading`` with the
-demonstrations skipped, and the scores must agree.
+that their answers need leaves them a ``NameError``. ``tests/test_grading.py`` grades the
+kept submissions (`make claims`: all of them) in ``smoke`` with every cell run and in
+``grading`` with the demonstrations skipped, and the scores must agree.
 
 Examples
 --------
@@ -61,7 +61,7 @@ DEMONSTRATION_TAG: Final = "demonstration"
 #: Names that hold nothing a demonstration could change, besides modules and constants.
 _UNCHANGING: Final = frozenset(dir(builtins)) | {"profile"}
 
-__all__ = ["DEMONSTRATION_TAG", "SKIP_TAG", "PlanExecution", "skippable_cells"]
+__all__ = ["DEMONSTRATION_TAG", "SKIP_TAG", "PlanExecution", "planned_steps", "skippable_cells"]
 
 
 class PlanExecution(NbGraderPreprocessor):
@@ -90,6 +90,23 @@ class PlanExecution(NbGraderPreprocessor):
         return nb, resources
 
 
+def planned_steps(steps: Iterable[type]) -> list[type]:
+    """nbgrader's autograde steps with :class:`PlanExecution` right before the one that runs
+    the notebook (``Execute`` or a subclass); unchanged if it is there already.
+
+    >>> from nbgrader.converters import Autograde
+    >>> steps = planned_steps(Autograde.class_traits()["autograde_preprocessors"].default())
+    >>> names = [s.__name__ for s in steps]
+    >>> names[names.index("PlanExecution") + 1], planned_steps(steps) == steps
+    ('Execute', True)
+    """
+    from nbgrader.preprocessors import Execute
+
+    steps = [step for step in steps if step is not PlanExecution]
+    at = next(i for i, step in enumerate(steps) if issubclass(step, Execute))
+    return [*steps[:at], PlanExecution, *steps[at:]]
+
+
 def skippable_cells(nb: Any) -> list[int]:
     """Indices of the demonstrations in ``nb`` that grading need not run (module docstring).
 
@@ -108,11 +125,11 @@ def skippable_cells(nb: Any) -> list[int]:
         for k, flow in enumerate(flows):
             if runs[k]:
                 continue
+            shared = {n for n in flow.free if n not in modules and not n.isupper()}
             for later in range(k + 1, len(flows)):
                 reader = flows[later]
                 if not runs[later] or reader is None:
                     continue
-                shared = {n for n in flow.free if n not in modules and not n.isupper()}
                 if reader.free & (flow.bound | shared):
                     runs[k] = changed = True
                     break
@@ -195,12 +212,14 @@ class _Flow(ast.NodeVisitor):
     def visit_DictComp(self, node: ast.DictComp) -> None:
         self._comprehension(node, [node.key, node.value])
 
-    def _function(self, node: Any) -> None:
+    def _function(self, node: Any, *, bind: bool = True) -> None:
+        """Decorators and defaults are read now, the body when called; a method (``bind``
+        false) binds no name of the cell."""
         arguments = node.args
         self._visit_all([*getattr(node, "decorator_list", []), *arguments.defaults,
                          *arguments.kw_defaults])
         self._deferred |= _globals_read(node)
-        if hasattr(node, "name"):
+        if bind and hasattr(node, "name"):
             self._store(node.name)
 
     visit_FunctionDef = visit_AsyncFunctionDef = visit_Lambda = _function  # type: ignore[assignment]
@@ -209,9 +228,7 @@ class _Flow(ast.NodeVisitor):
         self._visit_all([*node.decorator_list, *node.bases, *node.keywords])
         for part in node.body:  # methods read globals when called; the rest reads them now
             if isinstance(part, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                self._visit_all([*part.decorator_list, *part.args.defaults,
-                                 *part.args.kw_defaults])
-                self._deferred |= _globals_read(part)
+                self._function(part, bind=False)
             else:
                 self._deferred |= {n.id for n in ast.walk(part)
                                    if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
@@ -260,16 +277,15 @@ def _globals_read(function: Any) -> set[str]:
 
 def _flow(source: str) -> _Flow | None:
     """The names of one cell's code (IPython's ``%``/``!`` lines read as ``pass``), or
-    ``None`` when it does not parse."""
+    ``None`` when it cannot be read (it does not parse, or nests too deep to walk)."""
     lines = []
     for line in source.splitlines():
         stripped = line.lstrip()
         lines.append(line[: len(line) - len(stripped)] + "pass"
                      if stripped.startswith(("%", "!")) else line)
-    try:
-        tree = ast.parse("\n".join(lines))
-    except (SyntaxError, ValueError):
-        return None
     flow = _Flow()
-    flow.visit(tree)
+    try:  # a cell nested deep enough to exhaust the parser runs; it is not skipped
+        flow.visit(ast.parse("\n".join(lines)))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
     return flow.finish()

@@ -4,7 +4,8 @@ Notebooks are graded in the ``grading`` runtime profile
 (:data:`course_utils.runtime.profiles.GRADING`): the demonstrations that no cell that runs
 needs are skipped (:mod:`~course_utils.instructor.grading.demonstrations`), the others run
 as small as every cell allows, and the tests, which never read what the demonstrations
-compute, check what they always check. In any other profile every cell runs. ``COURSE_GRADING_PROFILE`` names another profile
+compute, check what they always check. In any other profile every cell runs.
+``COURSE_GRADING_PROFILE`` names another profile
 (``smoke``, say, to see that a class gets the same grades in it). The worker sets
 ``COURSE_PROFILE`` itself: one set for the instructor's own runs never reaches a graded
 notebook, and the course's ``nbgrader_config.py``, which gives nbgrader's own runs a
@@ -200,7 +201,8 @@ def main(argv: Sequence[str]) -> int:
         overrides.Execute.timeout = int(spec["cell_timeout"])
     config.merge(overrides)
     config.merge(_execution_config(spec.get("sandbox")))
-    config.merge(_planned(config, skip=(spec.get("profile") or profiles.GRADING) == profiles.GRADING))
+    profile = spec.get("profile") or profiles.GRADING
+    config.merge(_planned(config, skip=profile == profiles.GRADING))
     coursedir = CourseDirectory(config=config)
     assignment, student = spec["assignment"], spec["student"]
     coursedir.assignment_id = assignment
@@ -249,16 +251,13 @@ def _planned(config: Any, *, skip: bool) -> Any:
     """:class:`~course_utils.instructor.grading.demonstrations.PlanExecution` right before
     the step that runs the notebook: no cell skipped but those the grader picks (``skip``:
     the demonstrations no graded cell needs, in the grading profile)."""
-    from nbgrader.preprocessors import Execute
     from traitlets.config import Config
 
     from course_utils.instructor.grading import demonstrations
 
-    steps = list(config.Autograde.autograde_preprocessors)
-    at = next(i for i, step in enumerate(steps) if issubclass(step, Execute))
-    steps.insert(at, demonstrations.PlanExecution)
     planned = Config()
-    planned.Autograde.autograde_preprocessors = steps
+    planned.Autograde.autograde_preprocessors = demonstrations.planned_steps(
+        config.Autograde.autograde_preprocessors)
     planned.Execute.skip_cells_with_tag = demonstrations.SKIP_TAG
     planned.PlanExecution.skip_demonstrations = skip
     return planned
