@@ -92,18 +92,28 @@ class PlanExecution(NbGraderPreprocessor):
 
 def planned_steps(steps: Iterable[type]) -> list[type]:
     """nbgrader's autograde steps with :class:`PlanExecution` right before the one that runs
-    the notebook (``Execute`` or a subclass); unchanged if it is there already.
+    the notebook (``Execute`` or a subclass); unchanged if it is there already. Raises
+    ``ValueError`` naming the steps when none runs the notebook.
 
     >>> from nbgrader.converters import Autograde
     >>> steps = planned_steps(Autograde.class_traits()["autograde_preprocessors"].default())
     >>> names = [s.__name__ for s in steps]
     >>> names[names.index("PlanExecution") + 1], planned_steps(steps) == steps
     ('Execute', True)
+    >>> from nbgrader.preprocessors import ClearOutput
+    >>> planned_steps([PlanExecution, ClearOutput])
+    Traceback (most recent call last):
+    ...
+    ValueError: steps: expected nbgrader's Execute (or a subclass) among the autograde steps, got ClearOutput
     """
     from nbgrader.preprocessors import Execute
 
     steps = [step for step in steps if step is not PlanExecution]
-    at = next(i for i, step in enumerate(steps) if issubclass(step, Execute))
+    at = next((i for i, step in enumerate(steps) if issubclass(step, Execute)), None)
+    if at is None:
+        named = ", ".join(step.__name__ for step in steps)
+        raise ValueError(f"steps: expected nbgrader's Execute (or a subclass) among the "
+                         f"autograde steps, got {named or 'none'}")
     return [*steps[:at], PlanExecution, *steps[at:]]
 
 

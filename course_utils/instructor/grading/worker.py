@@ -5,11 +5,11 @@ Notebooks are graded in the ``grading`` runtime profile
 needs are skipped (:mod:`~course_utils.instructor.grading.demonstrations`), the others run
 as small as every cell allows, and the tests, which never read what the demonstrations
 compute, check what they always check. In any other profile every cell runs.
-``COURSE_GRADING_PROFILE`` names another profile
-(``smoke``, say, to see that a class gets the same grades in it). The worker sets
-``COURSE_PROFILE`` itself: one set for the instructor's own runs never reaches a graded
-notebook, and the course's ``nbgrader_config.py``, which gives nbgrader's own runs a
-profile when none is set, does not decide either.
+``COURSE_GRADING_PROFILE`` names another profile (``smoke``, say, to see that a class gets
+the same grades in it). The worker sets ``COURSE_PROFILE`` itself: one set for the
+instructor's own runs never reaches a graded notebook, and the course's
+``nbgrader_config.py``, which gives nbgrader's own runs a profile when none is set, does
+not decide either.
 """
 
 from __future__ import annotations
