@@ -122,10 +122,10 @@ class Kill:
 class WorkerKiller(threading.Thread):
     """SIGKILL the ``dask worker`` that grades a submission, ``times`` times.
 
-    It waits until the grading process (``python -m course_utils.instructor.grading --worker``) has
-    run ``after`` seconds, so the worker dies mid-submission, kills the nanny and its worker
-    process (no restart: the machine is gone), then checks that what the worker had
-    started dies with it.
+    It waits until the supervisor of a submission (``python -m
+    course_utils.instructor.grading.cluster FOLDER ...``) has run ``after`` seconds, so the
+    worker dies mid-submission, kills the nanny and its worker process (no restart: the
+    machine is gone), then checks that what the worker had started dies with it.
     """
 
     def __init__(self, nannies: list[subprocess.Popen], times: int, after: float) -> None:
@@ -149,9 +149,10 @@ class WorkerKiller(threading.Thread):
         for proc in family:
             with contextlib.suppress(psutil.Error):
                 cmd = proc.cmdline()
-                if ("course_utils.instructor.grading" in cmd and "--worker" in cmd
+                if ("course_utils.instructor.grading.cluster" in cmd
                         and time.time() - proc.create_time() >= self.after):
-                    student = json.loads(Path(cmd[-1]).read_text())["student"]
+                    folder = Path(cmd[cmd.index("course_utils.instructor.grading.cluster") + 1])
+                    student = json.loads((folder / "job.json").read_text())["student"]
                     nanny.kill()  # SIGKILL: the machine is gone
                     worker.kill()
                     deadline = time.monotonic() + 15
