@@ -678,11 +678,17 @@ def test_the_wall_clock_guard_kills_a_worker_and_every_process_it_started(tmp_pa
     assert finished is False and time.perf_counter() - start < 20
     child = int((tmp_path / "log").read_text().split()[0])
     assert not psutil.pid_exists(child) or psutil.Process(child).status() == psutil.STATUS_ZOMBIE
-    # a worker that ends: in its folder, with its environment only, in a session of its own
-    script = "import os; print(os.getcwd(), sorted(os.environ), os.getsid(0) == os.getpid())"
+    # a worker that ends: in its folder, with its environment only, in a session of its own,
+    # nbgrader already imported (by the server it is forked from)
+    script = ("import os, sys; print(os.getcwd(), sorted(os.environ), os.getsid(0) == os.getpid(),"
+              " 'nbgrader.converters' in sys.modules)")
     assert grading.worker.run_guarded(exec, (script,), cwd=tmp_path, env={"SEEN": "1"},
                                       timeout=30, log_path=tmp_path / "ok")
-    assert (tmp_path / "ok").read_text().strip() == f"{tmp_path} ['SEEN'] True"
+    assert (tmp_path / "ok").read_text().strip() == f"{tmp_path} ['SEEN'] True True"
+    # a worker that fails: its traceback is in its log, for the instructor to read
+    assert grading.worker.run_guarded(exec, ("raise ValueError('broken job')",), cwd=tmp_path,
+                                      env={}, timeout=30, log_path=tmp_path / "failed")
+    assert "ValueError: broken job" in (tmp_path / "failed").read_text()
 
 
 def test_notebooks_are_graded_in_the_grading_profile_unless_a_variable_names_another(

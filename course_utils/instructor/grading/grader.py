@@ -133,6 +133,11 @@ def grade_submissions(
 
     Returns the :class:`GradeResult`; a broken submission never stops the others.
     Every argument and the whole input are checked before anything is written.
+
+    Run here, the workers are started with Python's ``multiprocessing`` (a ``forkserver``,
+    :func:`~course_utils.instructor.grading.worker.run_guarded`), which imports the main
+    module of a script again in each worker: in a script of your own, call this under
+    ``if __name__ == "__main__":``, as ``multiprocessing`` asks (a notebook needs nothing).
     """
     started = time.perf_counter()
     jobs = _check_jobs(jobs)
