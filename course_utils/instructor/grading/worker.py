@@ -179,6 +179,7 @@ def run_guarded(target: Callable[..., object], args: tuple[Any, ...], *, cwd: Pa
     proc.start()
     proc.join(timeout)
     if proc.exitcode is not None:
+        proc.close()
         return True
     try:
         family = psutil.Process(proc.pid).children(recursive=True)
@@ -190,6 +191,7 @@ def run_guarded(target: Callable[..., object], args: tuple[Any, ...], *, cwd: Pa
         except psutil.NoSuchProcess:
             pass
     proc.join()
+    proc.close()
     psutil.wait_procs(family, timeout=10)
     return False
 
