@@ -204,13 +204,20 @@ def test_claim_step_decay_lowers_the_training_loss_and_cooling_too_fast_stalls(l
                for a, b in itertools.pairwise(sorted(set(step_rates), reverse=True)))
     _, table, changes = _compared(text, "constant")
     # "step decay ends with a lower training loss than the constant rate, in every seed and by
-    # more than the spread"; "The validation loss does not follow: ... does not lower it by
     # more than the spread"
     assert changes["step decay"][0][2] == "better", changes
-    assert changes["step decay"][1][2] != "better", changes
     # "The too-fast schedule ends far above both on the training loss"
     assert changes["too fast cooling"][0][2] == "worse", changes
     assert table["too fast cooling"][0] > max(table["constant"][0], table["step decay"][0])
+
+
+@pytest.mark.claims
+def test_claim_step_decay_does_not_lower_the_validation_loss_by_more_than_the_spread(lesson_run):
+    # "The validation loss does not follow: ... does not lower it by more than the spread".
+    # A claim of the cpu run's three seeds: in smoke's two seeds of 480 images the validation
+    # difference sits at the edge of its spread (-0.09 +/- 0.077, "better", on 2026-12-06).
+    _, _, changes = _compared(_text(lesson_run), "constant")
+    assert changes["step decay"][1][2] != "better", changes
 
 
 def test_claim_reduce_on_plateau_lowers_the_rate_only_after_an_epoch_without_progress(
