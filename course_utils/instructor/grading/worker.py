@@ -152,7 +152,7 @@ PRELOADED: Final = (
 
 
 @functools.cache
-def _workers() -> Any:
+def _forkserver() -> Any:
     """The multiprocessing context whose forkserver forks the workers, :data:`PRELOADED`."""
     import multiprocessing
 
@@ -174,7 +174,7 @@ def run_guarded(target: Callable[..., object], args: tuple[Any, ...], *, cwd: Pa
     """
     import psutil
 
-    proc = _workers().Process(target=_in_worker, args=(target, args, str(cwd), dict(env),
+    proc = _forkserver().Process(target=_in_worker, args=(target, args, str(cwd), dict(env),
                                                        str(log_path)))
     proc.start()
     proc.join(timeout)
