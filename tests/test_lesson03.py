@@ -227,14 +227,31 @@ def test_claim_on_the_cnn_momentum_beats_plain_descent_at_the_same_rate_by_far(l
     assert share > 0.5, share
 
 
+def _what_remains(text: str) -> dict:
+    """{(a, b): (training share, validation share)} of momentum's lead over gradient descent."""
+    shares = {(m["a"], m["b"]): (int(m["t"]) / 100, int(m["v"]) / 100) for m in re.finditer(
+        rf"^  (?P<a>{RUN}) against (?P<b>{RUN}): (?P<t>\d+)% \| (?P<v>\d+)%$", text, re.M)}
+    assert set(shares) == {(EFFECTIVE, "momentum"), ("Nesterov", "momentum")}, text
+    return shares
+
+
+def test_what_remains_is_printed_as_the_share_of_momentums_lead_the_table_gives(lesson_run):
+    text = _text(lesson_run)
+    table, _, _ = _cnn(text)
+    for (a, b), shares in _what_remains(text).items():
+        for i, share in zip((0, 2), shares, strict=True):
+            lead = table["gradient descent"][i] - table["momentum"][i]
+            # the table rounds to 3 decimals, the share to whole percent
+            assert share == pytest.approx(abs(table[a][i] - table[b][i]) / lead,
+                                          abs=0.006 + 2e-3 / lead), (a, b, table)
+
+
 @pytest.mark.claims
-def test_claim_on_the_cnn_what_remains_is_small_and_within_the_spread_on_validation(lesson_run):
-    table, changes, _ = _cnn(_text(lesson_run))
-    lead = table["gradient descent"][0] - table["momentum"][0]
-    # "What remains, momentum against gradient descent at the effective step and Nesterov
-    # against momentum, is small next to it" (and "on this CNN its gain over momentum was small")
-    assert abs(table[EFFECTIVE][0] - table["momentum"][0]) < 0.25 * lead, table
-    assert abs(table["momentum"][0] - table["Nesterov"][0]) < 0.25 * lead, table
-    # "and on the validation loss it is within noise"
-    assert changes[("momentum", EFFECTIVE)][1][2] == "within noise", changes
-    assert changes[("Nesterov", "momentum")][1][2] == "within noise", changes
+def test_claim_on_the_cnn_what_remains_is_small_next_to_momentums_lead(lesson_run):
+    # "What remains, gradient descent at the effective step against momentum and Nesterov
+    # against momentum, is small next to momentum's lead" (and "on this CNN its gain over
+    # momentum was small"). The text claims no verdict for these pairs: with three seeds,
+    # Nesterov against momentum moved from "within noise" to "better" between TensorFlow
+    # versions.
+    for pair, shares in _what_remains(_text(lesson_run)).items():
+        assert max(shares) < 0.25, (pair, shares)
