@@ -340,6 +340,7 @@ def test_the_shipped_loss_curves_are_real_runs_with_clear_labels():
     for curve in curves:
         assert curve.profile == "cpu" and curve.losses[0] == pytest.approx(INITIAL, abs=1e-5)
         assert CURVE_LABELS[curve.rate] == curve.label
+        assert lr.is_clear(curve.losses, curve.label), curve
         losses = np.asarray(curve.losses)
         if curve.label != lr.TOO_HIGH:
             assert np.isfinite(losses).all(), curve
@@ -347,6 +348,31 @@ def test_the_shipped_loss_curves_are_real_runs_with_clear_labels():
     climbs = [c for c in curves if c.label == lr.TOO_HIGH and np.isfinite(c.losses).all()
               and lr.diagnose_loss_curve(c.losses) == lr.GOOD]
     assert climbs, "the curves should hold a climb back the 10 % rule calls good"
+
+
+@pytest.mark.parametrize(("losses", "label", "clear"), [
+    ([2.48, 2.47, 2.46, 2.45], lr.TOO_LOW, True),
+    ([2.48, 2.30, 2.20, 2.10], lr.TOO_LOW, False),        # ends at 85 %: on the border
+    ([2.48, 2.65, 2.50, 2.47], lr.TOO_LOW, False),        # a rise of 7 %
+    ([2.48, 1.50, 1.00, 0.80], lr.GOOD, True),
+    ([2.48, 1.80, 1.40, 1.30], lr.GOOD, False),           # ends above half the start
+    ([2.48, 1.50, 0.80, 0.84], lr.GOOD, True),            # climbs back 1.6 %: noise
+    ([2.48, 1.50, 0.80, 0.90], lr.GOOD, False),           # climbs back 4 %
+    ([2.48, 2.20, 1.00, 1.50], lr.TOO_HIGH, True),        # climbs back 20 %
+    ([2.48, 3.10, 2.49, 2.49], lr.TOO_HIGH, True),        # a jump of 25 %, then flat
+    ([2.48, 2.85, 2.49, 2.49], lr.TOO_HIGH, False),       # a jump of 15 % only
+    ([2.48, 1.50, 1.40, 1.47], lr.TOO_HIGH, False),       # a climb of 3 %
+    ([2.48, 26.5, None], lr.TOO_HIGH, True),              # diverged
+    ([2.48, 1.50, float("nan")], lr.TOO_HIGH, True),
+    ([2.48, 1.50, None], lr.GOOD, False),
+])
+def test_is_clear_keeps_only_curves_far_from_every_border(losses, label, clear):
+    assert lr.is_clear(losses, label) is clear
+
+
+def test_is_clear_names_the_labels_it_knows():
+    with pytest.raises(ValueError, match="label: expected one of.*'too high'.*got 'fast'"):
+        lr.is_clear([2.48, 1.0], "fast")
 
 
 def test_recover_batch_losses_inverts_the_running_mean():

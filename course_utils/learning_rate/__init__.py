@@ -37,7 +37,7 @@ lesson; every name is importable from ``course_utils.learning_rate`` itself:
   :func:`schedule_per_step` and :func:`plot_budget_runs`;
 - :mod:`~course_utils.learning_rate.curves`: :func:`load_loss_curves`, training-loss
   curves of real runs of the lesson's CNN at known rates (recorded by
-  :func:`record_loss_curves`), to diagnose;
+  :func:`record_loss_curves`, kept where :func:`is_clear`), to diagnose;
 
 The two callbacks are Keras callbacks, defined in
 :mod:`~course_utils.learning_rate.callbacks`; that module is loaded on first access to
@@ -71,7 +71,12 @@ from course_utils.learning_rate.budget import (
     plot_budget_runs,
     schedule_per_step,
 )
-from course_utils.learning_rate.curves import LossCurve, load_loss_curves, record_loss_curves
+from course_utils.learning_rate.curves import (
+    LossCurve,
+    is_clear,
+    load_loss_curves,
+    record_loss_curves,
+)
 from course_utils.learning_rate.descent import gradient_descent, plot_descent
 from course_utils.learning_rate.range_test import (
     RangeTestResult,
@@ -125,6 +130,7 @@ __all__ = [
     "diagnose_loss_curve",
     "find_learning_rate",
     "gradient_descent",
+    "is_clear",
     "load_loss_curves",
     "make_exponential_decay",
     "make_inverse_time_decay",
