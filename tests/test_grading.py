@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import ast
 import builtins
+import contextlib
 import csv
 import dataclasses
 import json
@@ -664,6 +665,42 @@ def test_a_generated_assignment_is_reused_until_what_it_depends_on_changes(prepa
     nb.cells[0].source += "\n\nA new sentence."
     release.write_notebook(nb, master)
     assert assignment_key(lesson, copy) != assignment_key(lesson, COURSE), "a new master"
+
+
+def test_a_new_class_gradebook_is_a_copy_of_the_template_without_running_alembic(
+        prepared_lesson, tmp_path, monkeypatch):
+    import sqlite3
+
+    import nbgrader.api
+
+    from course_utils.instructor.grading.gradebook import copy_structure, open_gradebook, sqlite_url
+
+    def alembic():
+        raise AssertionError("nbgrader ran the alembic command to stamp a new gradebook")
+
+    monkeypatch.setattr(nbgrader.api, "get_alembic_version", alembic)
+    prepared = prepared_lesson(LESSONS[0])
+    template = prepared.course / "gradebook.db"
+    target = tmp_path / "class" / "gradebook.db"
+    copy_structure(sqlite_url(template), sqlite_url(target), prepared.assignment,
+                   prepared.course_id)
+    assert sorted(p.name for p in target.parent.iterdir()) == ["gradebook.db"]
+    with contextlib.closing(sqlite3.connect(target)) as db:
+        assert db.execute("SELECT id FROM course").fetchall() == [(prepared.course_id,)]
+        stamped = db.execute("SELECT version_num FROM alembic_version").fetchall()
+    with contextlib.closing(sqlite3.connect(template)) as db:
+        assert stamped == db.execute("SELECT version_num FROM alembic_version").fetchall()
+    with open_gradebook(sqlite_url(target), prepared.course_id) as gb:
+        made = gb.find_assignment(prepared.assignment)
+        assert [nb.name for nb in made.notebooks] == [prepared.assignment]
+        assert not made.submissions
+    # an existing gradebook is opened as it is, never replaced
+    with open_gradebook(sqlite_url(target), prepared.course_id) as gb:
+        gb.add_student("ada")
+    copy_structure(sqlite_url(template), sqlite_url(target), prepared.assignment,
+                   prepared.course_id)
+    with open_gradebook(sqlite_url(target), prepared.course_id) as gb:
+        assert [s.id for s in gb.students] == ["ada"]
 
 
 def test_the_wall_clock_guard_kills_a_worker_and_every_process_it_started(tmp_path):

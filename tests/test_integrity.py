@@ -278,6 +278,27 @@ def test_names_come_from_the_whole_notebook():
     assert any("replaces keras.ops.isclose" in r for r in reasons), reasons
 
 
+def test_a_course_module_loaded_on_first_use_is_known_as_a_module_without_loading_it():
+    """``from course_utils import callbacks`` binds a module: a patch of it is flagged, and
+    the grader finds that out without importing Keras (seconds, once per grading run)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from nbformat.v4 import new_code_cell, new_notebook\n"
+        "from course_utils.instructor.grading.integrity import scan_notebook\n"
+        "released = new_notebook(cells=[new_code_cell('from course_utils import callbacks')])\n"
+        "nb = new_notebook(cells=[*released.cells,\n"
+        "                         new_code_cell('callbacks.EpochCheckpoint = object')])\n"
+        "print([f.reason for f in scan_notebook(nb, released)])\n"
+        "print(sorted({'tensorflow', 'keras'} & set(sys.modules)))\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    assert "replaces course_utils.callbacks.EpochCheckpoint" in out[0], out
+    assert out[1] == "[]", out
+
+
 def test_a_pasted_copy_of_a_visible_test_is_the_instructors_code():
     released = _released()
     released.cells[3].source += "\nassert str(__import__('numpy').round(f(2), 4)) == '4'"

@@ -31,9 +31,14 @@ def open_gradebook(db_url: str, course_id: str) -> Iterator[Any]:
 
 
 def copy_structure(template_url: str, db_url: str, assignment: str, course_id: str) -> None:
-    """Create (or check) the assignment's notebooks and cells in the class gradebook."""
+    """Create (or check) the assignment's notebooks and cells in the class gradebook.
+
+    A class gradebook that is a new SQLite file starts as a copy of the template's
+    (:func:`_start_from_template`).
+    """
     from nbgrader.api import MissingEntry
 
+    _start_from_template(template_url, db_url, course_id)
     with open_gradebook(template_url, course_id) as src, open_gradebook(db_url, course_id) as dst:
         source = src.find_assignment(assignment)
         try:
@@ -64,6 +69,38 @@ def copy_structure(template_url: str, db_url: str, assignment: str, course_id: s
                     cell.name, nb.name, assignment, cell_type=cell.cell_type, locked=cell.locked,
                     source=cell.source, checksum=cell.checksum,
                 )
+
+
+def _start_from_template(template_url: str, db_url: str, course_id: str) -> None:
+    """Make a new SQLite gradebook ``db_url`` a copy of ``template_url``'s, holding only
+    ``course_id``'s rows; nothing if either is not SQLite or ``db_url`` exists.
+
+    nbgrader stamps a database it creates with its schema version by running the
+    ``alembic`` command (about 2.5 s, once per new gradebook); the template, a gradebook
+    nbgrader made, is stamped already. The copy is written beside the target and renamed
+    into place, so no half-made gradebook is left behind.
+    """
+    import sqlite3
+
+    from sqlalchemy.engine import make_url
+
+    template, target = make_url(template_url), make_url(db_url)
+    if template.get_backend_name() != "sqlite" or target.get_backend_name() != "sqlite" \
+            or not template.database or not target.database:
+        return
+    path = Path(target.database)
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_bytes(Path(template.database).read_bytes())
+    try:
+        with contextlib.closing(sqlite3.connect(partial)) as db, db:
+            db.execute("DELETE FROM course WHERE id != ? AND id NOT IN "
+                       "(SELECT course_id FROM assignment)", (course_id,))
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def merge_submission(src: Any, dst: Any, assignment: str, student: str) -> None:

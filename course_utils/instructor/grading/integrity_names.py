@@ -182,16 +182,18 @@ def _is_module_name(dotted: str, attr: str) -> bool:
 
     In the course's own packages a submodule may share its name with a function the
     package exports (``debugging.preflight``): there the package, which is safe and
-    cheap to import, says what the name is.
+    cheap to import, says what the name is. A name the package loads on first use
+    (``course_utils.callbacks``, which imports Keras) is looked up without loading it.
     """
     if attr in COMMON_MODULES:
         return True
     if dotted == "course_utils" or dotted.startswith("course_utils."):
         try:
-            value = getattr(importlib.import_module(dotted), attr)
-        except (ImportError, AttributeError):
+            bound = vars(importlib.import_module(dotted))
+        except ImportError:
             return _is_submodule(f"{dotted}.{attr}")
-        return isinstance(value, types.ModuleType)
+        if attr in bound:
+            return isinstance(bound[attr], types.ModuleType)
     return _is_submodule(f"{dotted}.{attr}")
 
 
