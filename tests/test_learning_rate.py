@@ -370,9 +370,12 @@ def test_is_clear_keeps_only_curves_far_from_every_border(losses, label, clear):
     assert lr.is_clear(losses, label) is clear
 
 
-def test_is_clear_names_the_labels_it_knows():
+def test_is_clear_says_what_it_expected():
     with pytest.raises(ValueError, match="label: expected one of.*'too high'.*got 'fast'"):
         lr.is_clear([2.48, 1.0], "fast")
+    for losses in ([], [None, 1.0], [[2.48, 1.0]]):
+        with pytest.raises(ValueError, match="losses: expected a list of losses, the first"):
+            lr.is_clear(losses, lr.GOOD)
 
 
 def test_recover_batch_losses_inverts_the_running_mean():

@@ -11,10 +11,8 @@ the cpu profile's three seeds are marked ``claims``.
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import re
-from importlib import resources
 
 import pytest
 from conftest import COURSE, find_printed
@@ -319,8 +317,7 @@ def test_claim_the_shipped_loss_curves_are_the_lessons_own_runs():
     from course_utils import learning_rate as lr
     from course_utils.learning_rate import curves
 
-    shipped = json.loads(resources.files("course_utils").joinpath("assets", curves.ASSET)
-                         .read_text())
+    shipped = curves.load_record()
     again = lr.record_loss_curves("cpu")
     why = (f"recorded with {shipped['recorded_with']}, now {again['recorded_with']}: record "
            "the curves again (record_loss_curves) and check the 01 grading tests")

@@ -34,7 +34,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["LossCurve", "load_loss_curves", "record_loss_curves", "is_clear", "CURVE_LABELS"]
+__all__ = ["LossCurve", "load_loss_curves", "load_record", "record_loss_curves", "is_clear",
+           "CURVE_LABELS"]
 
 #: The label of each shipped rate: what its curves show in the cpu profile (a run whose curve
 #: does not show it clearly, :func:`is_clear`, is left out).
@@ -60,11 +61,16 @@ class LossCurve:
 
 def load_loss_curves() -> list[LossCurve]:
     """The shipped curves, in the order recorded (rate, then seed)."""
-    text = resources.files("course_utils").joinpath("assets", ASSET).read_text()
-    record = json.loads(text)
+    record = load_record()
     return [LossCurve(rate=c["rate"], seed=c["seed"], label=c["label"],
                       losses=tuple(math.nan if v is None else float(v) for v in c["losses"]),
                       profile=record["profile"]) for c in record["curves"]]
+
+
+def load_record() -> dict[str, Any]:
+    """The shipped asset as :func:`record_loss_curves` wrote it (``curves``, ``left_out``,
+    ``recorded_with``, the set-up), to compare with a new recording."""
+    return json.loads(resources.files("course_utils").joinpath("assets", ASSET).read_text())
 
 
 def is_clear(losses: Iterable[float | None], label: str) -> bool:
@@ -81,7 +87,13 @@ def is_clear(losses: Iterable[float | None], label: str) -> bool:
     >>> is_clear([2.48, 2.25, 1.69, 1.47, 1.44, 1.38, 1.45], "too high")  # a climb of 3 %
     False
     """
+    if label not in set(CURVE_LABELS.values()):
+        raise ValueError(f"label: expected one of {sorted(set(CURVE_LABELS.values()))}, "
+                         f"got {label!r}")
     values = np.asarray([math.nan if v is None else v for v in losses], dtype=float)
+    if values.ndim != 1 or not len(values) or not np.isfinite(values[0]):
+        raise ValueError("losses: expected a list of losses, the first one (before training) "
+                         f"finite, got {list(values)}")
     finite = values[np.isfinite(values)]
     first = float(values[0])
     rise = float(np.max(np.diff(finite), initial=0.0)) / first
@@ -93,9 +105,7 @@ def is_clear(losses: Iterable[float | None], label: str) -> bool:
         return False
     if label == "too low":
         return end >= 0.9
-    if label == "good":
-        return end <= 0.5 and climb <= 0.02
-    raise ValueError(f"label: expected one of {sorted(set(CURVE_LABELS.values()))}, got {label!r}")
+    return end <= 0.5 and climb <= 0.02  # good
 
 
 def record_loss_curves(profile: Any = "cpu", rates: Mapping[float, str] = CURVE_LABELS,
