@@ -548,3 +548,65 @@ _child = subprocess.Popen(["sleep", "1"], start_new_session=True)
 
 def test_misbehaviour_the_sandbox_stops_is_not_this_scans_business():
     assert scan_source(SANDBOX_ONLY) == []
+
+
+def test_parses_from_two_grading_threads_never_overlap():
+    """``course grade --jobs 2`` scans in two threads. On CPython 3.11 a parse that runs
+    while another thread's parse is paused breaks the paused one (a real CI run failed
+    with ``SystemError: AST constructor recursion depth mismatch``). Here thread A's
+    parse is paused in a garbage collection, which waits for thread B to parse: B must
+    wait for A instead, and both must parse."""
+    import gc
+    import sys
+    import threading
+    import time
+
+    from course_utils.instructor.grading.parsing import parse
+
+    big = "\n".join(f"x{i} = [{i}, ({i}, {{'a': {i}}})]" for i in range(3000))
+    paused, b_parsed = threading.Event(), threading.Event()
+    order: list[str] = []
+    errors: list[BaseException] = []
+
+    def pause_a(phase, info):
+        caller = sys._getframe(1).f_code  # pause inside ast.parse only, not on the way in
+        if (phase == "start" and threading.current_thread().name == "A" and not paused.is_set()
+                and caller.co_name == "parse" and caller.co_filename == ast.__file__):
+            paused.set()
+            b_parsed.wait(1.0)
+
+    def thread_a():
+        threshold = gc.get_threshold()
+        gc.callbacks.append(pause_a)
+        gc.set_threshold(10)
+        try:
+            tree = parse(big)
+            order.append(f"A parsed {len(tree.body)}")
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            gc.set_threshold(*threshold)
+            gc.callbacks.remove(pause_a)
+
+    def nested(depth):  # a different depth than A's, as a second grading thread has
+        return nested(depth - 1) if depth else parse("y = 1")
+
+    def thread_b():
+        paused.wait(10)
+        try:
+            nested(30)
+            order.append("B parsed")
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        b_parsed.set()
+
+    threads = [threading.Thread(target=thread_b, name="B"), threading.Thread(target=thread_a, name="A")]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert paused.is_set(), "thread A's parse was never paused by a garbage collection"
+    assert errors == []
+    assert order == ["A parsed 3000", "B parsed"], order
+    assert time.perf_counter() - start < 10

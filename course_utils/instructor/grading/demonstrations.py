@@ -53,6 +53,8 @@ from typing import Any, Final
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Bool
 
+from course_utils.instructor.grading.parsing import parse
+
 #: The tag nbclient does not execute (``NotebookClient.skip_cells_with_tag``'s default;
 #: the worker sets ``Execute.skip_cells_with_tag`` to it).
 SKIP_TAG: Final = "skip-execution"
@@ -295,7 +297,7 @@ def _flow(source: str) -> _Flow | None:
                      if stripped.startswith(("%", "!")) else line)
     flow = _Flow()
     try:  # a cell nested deep enough to exhaust the parser runs; it is not skipped
-        flow.visit(ast.parse("\n".join(lines)))
+        flow.visit(parse("\n".join(lines)))
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     return flow.finish()

@@ -34,6 +34,7 @@ from course_utils.instructor.grading.integrity_rules import (
     HARMLESS_LINE_MAGICS,
     PROTECTED_NAMES,
 )
+from course_utils.instructor.grading.parsing import parse
 
 # --------------------------------------------------------------------------- IPython syntax
 
@@ -249,7 +250,7 @@ def _parse(source: str) -> ast.Module | None:
     if code is None:
         return None
     try:
-        return ast.parse(code)
+        return parse(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
 

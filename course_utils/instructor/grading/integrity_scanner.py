@@ -60,6 +60,7 @@ from course_utils.instructor.grading.integrity_rules import (
     Finding,
     special_method_reason,
 )
+from course_utils.instructor.grading.parsing import parse
 
 
 def scan_cell(source: str, context: Context, cell: int | None,
@@ -80,7 +81,7 @@ def scan_cell(source: str, context: Context, cell: int | None,
     offset = next((i for i, text in enumerate(lines) if text.strip()), 0)  # IPython drops them
     tree: ast.Module | None = None
     try:
-        tree = ast.parse(code)
+        tree = parse(code)
     except (SyntaxError, ValueError, MemoryError):
         pass
     except RecursionError:
@@ -137,7 +138,7 @@ def _scan_magic(kind: str, name: str, line: str, body: str | None, context: Cont
 def _scan_expression(expression: str, context: Context, depth: int,
                      where: str) -> list[Finding]:
     try:
-        tree = ast.parse(expression.strip(), mode="eval")
+        tree = parse(expression.strip(), mode="eval")
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return []
     scanner = _Scanner(context, depth)
