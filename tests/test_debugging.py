@@ -601,6 +601,20 @@ def test_input_independent_baseline_flags_pixels_divided_as_integers(data):
     assert not divided.passed and "learns little from its inputs" in divided.message
 
 
+
+def test_the_input_dependence_runs_both_start_from_the_models_own_state(data):
+    """The check trains one copy twice, put back to its start in between: its run on
+    zeros must be the run a fresh check on zeros makes (same weights, dropout seeds,
+    optimizer step and moments), and the model itself must not move."""
+    x, y = data
+    model = models.build_fingers_cnn(SHAPE, 12, depth=2, width=8, dropout=0.5, seed=1)
+    before = [w.copy() for w in model.get_weights()]
+    real = debugging.check_input_dependence(model, x, y, steps=8, seed=5)
+    on_zeros = debugging.check_input_dependence(model, np.zeros_like(x), y, steps=8, seed=5)
+    assert real.details["baseline"] == on_zeros.details["loss"]
+    assert real.details["loss"] != real.details["baseline"]
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
+
 def test_batch_independence_holds_in_inference_mode_and_fails_where_samples_mix(data):
     x, _ = data
     batch = x[:8]
