@@ -3,6 +3,8 @@
 * :func:`fit_model` builds (from a builder function), compiles, feeds and fits a model
   and returns its :class:`~course_utils.history.History`; every training run of the
   package goes through it, so a seed means the same thing everywhere.
+* :func:`reuse_compiled_model` wraps a builder so that many short runs of one set-up
+  share one compiled model (Keras traces its training step once, not once a run);
 * :func:`repeat_over_seeds` repeats a run over several seeds;
   :func:`mean_over_seeds` gives the mean and the spread of their curves, epoch by epoch,
   and :func:`final_over_seeds` of their last values.
@@ -31,6 +33,7 @@ Examples
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, TypeVar
 
@@ -50,6 +53,7 @@ __all__ = [
     "mean_over_seeds",
     "paired_change",
     "repeat_over_seeds",
+    "reuse_compiled_model",
 ]
 
 T = TypeVar("T")
@@ -167,6 +171,89 @@ def fit_model(
         fitted = model.fit(train, shuffle=False, **options)  # the dataset shuffles itself
     return read_history(fitted, name=model.name)
 
+
+def reuse_compiled_model(build: Callable[..., Any]) -> Callable[..., Any]:
+    """A builder like ``build`` (returns a compiled ``keras.Model``) that reuses compiled models.
+
+    A fresh Keras model traces its training step into a TensorFlow graph on its first
+    batch: about a second on a laptop, as long as a short run itself. Runs of one
+    set-up (rates, seeds, schedules, a remedy that only changes the data) can share the
+    traced step. Every call ``reused(*args, **kwargs)`` calls ``build(*args, **kwargs)``
+    (so the seed in force gives the fresh model its initial weights, as always); when a
+    model kept from an earlier call has the same set-up, the fresh model's variables
+    (weights, batch statistics, dropout seed states) and its optimizer's (step count,
+    rate, moments) are copied into the kept model, which is returned: the same run,
+    number for number, as training the fresh model. Otherwise the fresh model is
+    returned and kept, one per set-up.
+
+    The set-up is the architecture (``get_config``, without the model's name, seeds and
+    initializers, whose only effect is the initial values copied) and the compile
+    settings (``get_compile_config``, without the learning rate, which is copied). A
+    kept model compiled again since is not reused. The model a call returns is trained
+    again by the next call of the same set-up: keep its history, not the model. Raises
+    ``ValueError`` when ``build`` returns a model that is not compiled.
+
+    Examples
+    --------
+    >>> keras = import_keras()
+    >>> from course_utils import models
+    >>> def build(rate):
+    ...     model = models.build_fingers_cnn((8, 8, 1), 12, depth=1, width=4)
+    ...     model.compile(optimizer=keras.optimizers.SGD(rate, momentum=0.9),
+    ...                   loss="sparse_categorical_crossentropy")
+    ...     return model
+    >>> build_model = reuse_compiled_model(build)
+    >>> first, second = build_model(0.1), build_model(0.01)
+    >>> first is second, round(float(second.optimizer.learning_rate), 6)
+    (True, 0.01)
+    """
+    if not callable(build):
+        raise ValueError(f"build: expected a function that builds a compiled model, got "
+                         f"{type(build).__name__}")
+    kept: dict[tuple[str, ...], Any] = {}
+
+    @functools.wraps(build)
+    def reused(*args: Any, **kwargs: Any) -> Any:
+        fresh = build(*args, **kwargs)
+        if not getattr(fresh, "compiled", False) or getattr(fresh, "optimizer", None) is None:
+            raise ValueError("build: expected a compiled keras.Model (call model.compile in the "
+                             f"builder), got {type(fresh).__name__} not compiled")
+        fresh.optimizer.build(fresh.trainable_variables)
+        setup = _setup(fresh)
+        model = kept.get(setup)
+        if model is None or _setup(model) != setup:  # new, or compiled again since
+            kept[setup] = fresh
+            return fresh
+        for target, source in ((model.variables, fresh.variables),
+                               (model.optimizer.variables, fresh.optimizer.variables)):
+            for old, new in zip(target, source, strict=True):
+                old.assign(new)
+        return model
+
+    return reused
+
+
+def _setup(model: Any) -> tuple[str, ...]:
+    """What must be equal for two compiled models to share a traced training step."""
+    compile_config = dict(model.get_compile_config() or {})
+    optimizer = dict(compile_config.pop("optimizer", {}) or {})
+    if isinstance(optimizer.get("config"), dict):
+        optimizer["config"] = {k: v for k, v in optimizer["config"].items()
+                               if k not in ("learning_rate", "name")}
+    architecture = {k: v for k, v in model.get_config().items() if k != "name"}
+    shapes = [tuple(v.shape) for v in model.optimizer.variables]
+    return (repr(_without_initial_values(architecture)), repr(compile_config), repr(optimizer),
+            repr(shapes))
+
+
+def _without_initial_values(config: Any) -> Any:
+    """``config`` without what only sets initial values: seeds and initializers."""
+    if isinstance(config, dict):
+        return {k: _without_initial_values(v) for k, v in config.items()
+                if k != "seed" and not k.endswith("_initializer")}
+    if isinstance(config, list | tuple):
+        return [_without_initial_values(v) for v in config]
+    return config
 
 def repeat_over_seeds(run: Callable[[int], T], seeds: Iterable[int]) -> dict[int, T]:
     """Call ``run(seed)`` for every seed: ``{seed: what that run returned}``.

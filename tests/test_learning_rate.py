@@ -526,45 +526,6 @@ def test_describe_over_seeds_checks_its_arguments():
                                baseline="a")
 
 
-def _tiny(rate=0.05, momentum=0.9, optimizer="sgd"):
-    model = models.build_fingers_cnn((8, 8, 1), 12, depth=1, width=4)
-    update = (keras.optimizers.SGD(rate, momentum=momentum) if optimizer == "sgd"
-              else keras.optimizers.Adam(rate))
-    model.compile(optimizer=update, loss="sparse_categorical_crossentropy")
-    return model
-
-
-def _fit(build, **kwargs):
-    x = np.random.default_rng(0).random((32, 8, 8, 1), "float32")
-    y = np.arange(32) % 12
-    history = training.fit_model(lambda: build(**kwargs), (x, y), epochs=3, batch_size=8, seed=3)
-    return history, history.model
-
-
-def test_a_reused_compiled_model_gives_the_same_run_number_for_number():
-    build = lr.reuse_compiled_model(_tiny)
-    fresh, _ = _fit(_tiny)
-    first, first_model = _fit(build)
-    again, again_model = _fit(build)
-    other_rate, other_model = _fit(build, rate=0.01)
-    assert again_model is first_model is other_model, "the same set-up reuses one model"
-    assert first == fresh and again == fresh, (fresh, first, again)
-    assert other_rate == _fit(_tiny, rate=0.01)[0], "the rate is copied from the fresh model"
-
-
-def test_a_reused_compiled_model_is_not_shared_by_another_set_up():
-    build = lr.reuse_compiled_model(_tiny)
-    _, sgd = _fit(build)
-    _, slower = _fit(build, momentum=0.5)
-    _, adam = _fit(build, optimizer="adam")
-    assert len({id(sgd), id(slower), id(adam)}) == 3, "momentum and optimizer change the set-up"
-    assert _fit(build, momentum=0.5)[1] is slower and _fit(build, optimizer="adam")[1] is adam
-    sgd.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
-    assert _fit(build)[1] is not sgd, "a model compiled again since is not reused"
-    with pytest.raises(ValueError, match="compiled"):
-        lr.reuse_compiled_model(lambda: models.build_fingers_cnn((8, 8, 1), 12, depth=1))()
-
-
 # --------------------------------------------------------------------------- claims (CNN)
 
 

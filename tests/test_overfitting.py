@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 
-from course_utils import fingers, labels, overfitting
+from course_utils import fingers, labels, overfitting, training
 from course_utils.runtime.tf_setup import import_keras
 
 # --------------------------------------------------------------------------- diagnosis
@@ -248,7 +248,15 @@ def test_the_validation_loss_of_a_run_leaves_the_weight_penalty_out(small_data):
     assert run.history["val_loss"][-1] > run.history["val_crossentropy"][-1] + 0.1
 
 
-def test_training_over_seeds_gives_the_runs_of_fresh_networks(small_data):
+def _fresh_networks(monkeypatch):
+    """From now on, every variant's next run starts on a network built for it."""
+    from course_utils.overfitting import remedies
+
+    monkeypatch.setattr(remedies, "_shared_variant_model",
+                        training.reuse_compiled_model(overfitting.build_variant_model))
+
+
+def test_training_over_seeds_gives_the_runs_of_fresh_networks(small_data, monkeypatch):
     x, y, x_val, y_val = small_data
     seen = []
 
@@ -260,12 +268,13 @@ def test_training_over_seeds_gives_the_runs_of_fresh_networks(small_data):
                                         batch_size=16, callbacks=callbacks, name="drop")
     assert sorted(runs) == [5, 6] and seen == [5, 6] and runs[5].name == "drop"
     for seed in (5, 6):
+        _fresh_networks(monkeypatch)
         fresh = overfitting.train_variant("dropout", x, y, x_val, y_val, epochs=3,
                                           batch_size=16, seed=seed)
         assert runs[seed].history == fresh.history, f"seed {seed} differs from a fresh network"
         assert runs[seed].val_accuracy == fresh.val_accuracy
         assert runs[seed].val_loss == pytest.approx(fresh.val_loss, rel=1e-6)
-    assert runs[6].model is not None and runs[5].model is None, "only the last keeps the model"
+    assert runs[5].model is None, "a later run took its network"
     with pytest.raises(ValueError, match="callbacks"):
         overfitting.train_over_seeds("dropout", x, y, x_val, y_val, seeds=[0], epochs=1,
                                      batch_size=16, callbacks=3)
@@ -273,6 +282,28 @@ def test_training_over_seeds_gives_the_runs_of_fresh_networks(small_data):
         overfitting.train_over_seeds("dropout", x, y, x_val, y_val, seeds=[0, 0], epochs=1,
                                      batch_size=16)
 
+
+
+def test_variants_with_the_same_network_share_it_and_run_as_on_a_fresh_one(small_data,
+                                                                            monkeypatch):
+    """Augmentation changes the data, not the network: its run trains the baseline's
+    network, set back to a new network's state, at its own learning rate and seed."""
+    x, y, x_val, y_val = small_data
+    _fresh_networks(monkeypatch)
+    baseline = overfitting.train_variant("baseline", x, y, x_val, y_val, epochs=3,
+                                         batch_size=16, seed=5, learning_rate=0.01)
+    network = baseline.model
+    augmented = overfitting.train_variant("augmentation", x, y, x_val, y_val, epochs=3,
+                                          batch_size=16, seed=6)
+    assert augmented.model is network and baseline.model is None
+    penalised = overfitting.train_variant("L2 penalty", x, y, x_val, y_val, epochs=1,
+                                          batch_size=16, seed=6)
+    assert penalised.model is not network and augmented.model is network, "another network"
+    _fresh_networks(monkeypatch)
+    fresh = overfitting.train_variant("augmentation", x, y, x_val, y_val, epochs=3,
+                                      batch_size=16, seed=6)
+    assert fresh.model is not network
+    assert augmented.history == fresh.history and augmented.val_loss == fresh.val_loss
 
 def test_batch_norm_variant_uses_the_faster_momentum():
     model = overfitting.build_variant_model("batch norm", (16, 16, 1), seed=0)

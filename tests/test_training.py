@@ -10,6 +10,7 @@ import pytest
 
 from course_utils import models
 from course_utils.history import History
+from course_utils.runtime.tf_setup import import_keras
 from course_utils.training import (
     final_over_seeds,
     fit_model,
@@ -17,7 +18,10 @@ from course_utils.training import (
     mean_over_seeds,
     paired_change,
     repeat_over_seeds,
+    reuse_compiled_model,
 )
+
+keras = import_keras()
 
 # --------------------------------------------------------------------------- the helper
 
@@ -192,3 +196,65 @@ def test_paired_change_pairs_the_runs_seed_by_seed():
         paired_change({0: slow[0], 1: slow[1]}, slow, "loss", higher_is_better=False)
     with pytest.raises(ValueError, match="metric: expected one of loss, got 'val_loss'"):
         paired_change(steady, slow, "val_loss", higher_is_better=False)
+
+
+# --------------------------------------------------------------------------- reused models
+
+
+def _tiny(rate=0.05, momentum=0.9, optimizer="sgd"):
+    model = models.build_fingers_cnn((8, 8, 1), 12, depth=1, width=4)
+    update = (keras.optimizers.SGD(rate, momentum=momentum) if optimizer == "sgd"
+              else keras.optimizers.Adam(rate))
+    model.compile(optimizer=update, loss="sparse_categorical_crossentropy")
+    return model
+
+
+def _fit(build, **kwargs):
+    x = np.random.default_rng(0).random((32, 8, 8, 1), "float32")
+    y = np.arange(32) % 12
+    history = fit_model(lambda: build(**kwargs), (x, y), epochs=3, batch_size=8, seed=3)
+    return history, history.model
+
+
+def test_a_reused_compiled_model_gives_the_same_run_number_for_number():
+    build = reuse_compiled_model(_tiny)
+    fresh, _ = _fit(_tiny)
+    first, first_model = _fit(build)
+    again, again_model = _fit(build)
+    other_rate, other_model = _fit(build, rate=0.01)
+    assert again_model is first_model is other_model, "the same set-up reuses one model"
+    assert first == fresh and again == fresh, (fresh, first, again)
+    assert other_rate == _fit(_tiny, rate=0.01)[0], "the rate is copied from the fresh model"
+
+
+def test_a_reused_compiled_model_is_not_shared_by_another_set_up():
+    build = reuse_compiled_model(_tiny)
+    _, sgd = _fit(build)
+    _, slower = _fit(build, momentum=0.5)
+    _, adam = _fit(build, optimizer="adam")
+    assert len({id(sgd), id(slower), id(adam)}) == 3, "momentum and optimizer change the set-up"
+    assert _fit(build, momentum=0.5)[1] is slower and _fit(build, optimizer="adam")[1] is adam
+    sgd.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+    assert _fit(build)[1] is not sgd, "a model compiled again since is not reused"
+    with pytest.raises(ValueError, match="compiled"):
+        reuse_compiled_model(lambda: models.build_fingers_cnn((8, 8, 1), 12, depth=1))()
+
+def _variant(seed=0, name="a", dropout=0.5, l2=0.0, rate=3e-3):
+    """A network like lesson 02's: its seed, name and initializers in its config."""
+    model = models.build_fingers_cnn((8, 8, 1), 12, depth=1, width=4, batch_norm=True,
+                                     dropout=dropout, l2=l2, seed=seed, name=name)
+    model.compile(optimizer=keras.optimizers.Adam(rate), loss="sparse_categorical_crossentropy")
+    return model
+
+
+def test_a_reused_model_ignores_what_only_sets_initial_values():
+    """Another seed or model name is the same set-up (the initial values are copied);
+    another penalty or dropout rate is another graph, so another model."""
+    build = reuse_compiled_model(_variant)
+    fresh = {seed: _fit(_variant, seed=seed)[0] for seed in (0, 1)}
+    first, model = _fit(build, seed=0, name="baseline")
+    second, again = _fit(build, seed=1, name="augmentation", rate=0.05)
+    assert again is model, "a seed, a name and a rate do not change the set-up"
+    assert first == fresh[0] and second != fresh[1]
+    assert _fit(build, seed=1)[0] == fresh[1], "the run is the fresh model's, seed for seed"
+    assert _fit(build, l2=1e-3)[1] is not model and _fit(build, dropout=0.2)[1] is not model

@@ -29,8 +29,6 @@ lesson; every name is importable from ``course_utils.learning_rate`` itself:
 - :mod:`~course_utils.learning_rate.batch_size`: :func:`updates_per_epoch`,
   :func:`measure_loss_noise` and :func:`plot_batch_losses`, full-batch, stochastic
   and mini-batch gradient descent compared;
-- :mod:`~course_utils.learning_rate.reuse`: :func:`reuse_compiled_model`, many short
-  runs of one set-up without tracing Keras' training step for each;
 - :mod:`~course_utils.learning_rate.budget`: :class:`BudgetProblem`, a small real
   training problem with a budget of steps that no constant rate meets and a schedule
   (warm-up, cosine decay, step decay) does; :func:`check_budget_schedule`,
@@ -86,7 +84,6 @@ from course_utils.learning_rate.range_test import (
     recover_batch_losses,
     suggest_learning_rate,
 )
-from course_utils.learning_rate.reuse import reuse_compiled_model
 from course_utils.learning_rate.schedules import (
     EpochExponentialDecay,
     EpochInverseTimeDecay,
@@ -144,7 +141,6 @@ __all__ = [
     "plot_symptoms",
     "record_loss_curves",
     "recover_batch_losses",
-    "reuse_compiled_model",
     "schedule_per_step",
     "schedule_rates",
     "suggest_learning_rate",

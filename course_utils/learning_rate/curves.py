@@ -124,7 +124,6 @@ def record_loss_curves(profile: Any = "cpu", rates: Mapping[float, str] = CURVE_
     import tensorflow as tf
 
     from course_utils import datasets, fingers, labels, models, training
-    from course_utils.learning_rate.reuse import reuse_compiled_model
     from course_utils.runtime import profiles
 
     profile = profiles.get_profile(profile) if isinstance(profile, str) else profile
@@ -135,7 +134,7 @@ def record_loss_curves(profile: Any = "cpu", rates: Mapping[float, str] = CURVE_
     x, y = data.x_train[:size], data.y_train[:size]
     initial = math.log(labels.NUM_CLASSES)
 
-    @reuse_compiled_model
+    @training.reuse_compiled_model
     def build(rate: float) -> Any:
         model = models.build_fingers_cnn(profile.input_shape, labels.NUM_CLASSES, width=8,
                                          depth=2)

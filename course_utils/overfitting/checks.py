@@ -255,10 +255,7 @@ def check_remedy(
     settings = {"epochs": problem.epochs, "batch_size": problem.batch_size,
                 "learning_rate": problem.learning_rate}
     baseline = {seed: train_given_run(seed, problem=problem) for seed in chosen}
-    mine: dict[int, RunResult] = {}
-    last = None  # the previous seed's run, its network trained again (faster, same runs)
-    for seed in chosen:
-        mine[seed] = last = train_variant(remedy, *data, seed=seed, reuse=last, **settings)
+    mine = {seed: train_variant(remedy, *data, seed=seed, **settings) for seed in chosen}
     for run in mine.values():
         run.model = None
     return RemedyCheck(

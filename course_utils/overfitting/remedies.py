@@ -25,7 +25,7 @@ import numpy as np
 from course_utils import labels
 from course_utils.runtime.checks import check_scalar
 from course_utils.runtime.tf_setup import import_keras
-from course_utils.training import fit_model, repeat_over_seeds
+from course_utils.training import fit_model, repeat_over_seeds, reuse_compiled_model
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -236,7 +236,6 @@ def train_variant(
     seed: int = 0,
     callbacks: Sequence[Any] = (),
     name: str | None = None,
-    reuse: RunResult | None = None,
 ) -> RunResult:
     """Train a variant from scratch on uint8 images and measure it.
 
@@ -246,14 +245,14 @@ def train_variant(
     variant says so); ``callbacks`` go to ``model.fit``. ``name`` overrides the name
     in the result (default: the variant's).
 
-    ``reuse`` is an earlier result of the same variant whose network is trained again
-    instead of a new one: it is set back to exactly the state a new network gets from
-    ``seed`` (weights, batch-norm statistics, dropout seeds; the optimizer at zero and
-    at ``learning_rate``), so the run is the same, but Keras does not set up (trace) its
-    training step a second time, which saves about a second a run. The network moves to
-    the new result: ``reuse.model`` becomes ``None``. A result whose network has moved
-    on already (``model=None``) is no help: a new network is built, and the run is the
-    same, only slower.
+    Runs whose networks have the same layers and settings (the baseline and
+    augmentation, say, or one variant over seeds and rates) train one network, set back
+    to exactly the state a new network gets from ``seed`` (weights, batch-norm
+    statistics, dropout seeds; the optimizer at zero and at ``learning_rate``): the same
+    run, but Keras sets up (traces) its training step once, not once a run, which saves
+    about a second a run (:func:`course_utils.training.reuse_compiled_model`). The
+    network stays with the latest run that trained it: an earlier result's ``model``
+    becomes ``None`` when a later run takes its network.
 
     Examples
     --------
@@ -262,26 +261,15 @@ def train_variant(
     >>> run = train_variant("baseline", x, y, x, y, epochs=2, batch_size=16) # doctest: +SKIP
     >>> len(run.history["val_loss"])                                         # doctest: +SKIP
     2
-    >>> again = train_variant("baseline", x, y, x, y, epochs=2, batch_size=16,
-    ...                       reuse=run)                                     # doctest: +SKIP
-    >>> again.history == run.history, run.model                              # doctest: +SKIP
+    >>> again = train_variant("augmentation", x, y, x, y, epochs=2, batch_size=16)
+    ...                                                                      # doctest: +SKIP
+    >>> again.model is not None, run.model                                   # doctest: +SKIP
     (True, None)
     """
     variant = _check_variant(variant)
-    if reuse is not None and not isinstance(reuse, RunResult):
-        raise ValueError(f"reuse: expected an earlier RunResult of {variant.name!r} (or None), "
-                         f"got {type(reuse).__name__}")
-    model = reuse.model if reuse is not None else None
-    if reuse is not None:
-        reuse.model = None
-    try:
-        return _train(variant, x_train, y_train, x_val, y_val, epochs=epochs,
-                      batch_size=batch_size, learning_rate=learning_rate, seed=seed,
-                      callbacks=callbacks, name=name, model=model)
-    except ValueError:
-        if reuse is not None:
-            reuse.model = model  # refused before any training: it stays where it was
-        raise
+    return _train(variant, x_train, y_train, x_val, y_val, epochs=epochs,
+                  batch_size=batch_size, learning_rate=learning_rate, seed=seed,
+                  callbacks=callbacks, name=name)
 
 
 def train_over_seeds(
@@ -297,18 +285,15 @@ def train_over_seeds(
     learning_rate: float = 3e-3,
     callbacks: Sequence[Any] | Callable[[int], Sequence[Any]] = (),
     name: str | None = None,
-    reuse: RunResult | None = None,
 ) -> dict[int, RunResult]:
     """Train a variant once per seed: ``{seed: RunResult}``.
 
     The result is what :func:`course_utils.training.repeat_over_seeds` gives with
     :func:`train_variant`: every seed's run has the initial weights, batches,
     augmentations and dropout masks of ``train_variant(..., seed=seed)``, and so the
-    same history. Only faster: one network is set up and then started afresh for
-    every seed (``train_variant``'s ``reuse``), so Keras traces its training step once
-    instead of once per seed. The network ends with the last seed's weights: only the
-    last seed's result keeps it; the others have ``model=None``. ``reuse`` (an earlier
-    result of the same variant) saves setting up even the first one.
+    same history; every seed trains the same network, started afresh (see
+    :func:`train_variant`), so only the last seed's result keeps it; the others have
+    ``model=None``.
 
     ``callbacks`` is a list given to every run, or a function of the seed that returns
     one (a checkpoint folder per seed, say).
@@ -326,17 +311,12 @@ def train_over_seeds(
     if not (callable(callbacks) or isinstance(callbacks, Sequence)):
         raise ValueError(f"callbacks: expected a list of Keras callbacks or a function of the "
                          f"seed that returns one, got {type(callbacks).__name__}")
-    previous = [reuse] if reuse is not None else []
-
-    def run(seed: int) -> RunResult:
-        result = train_variant(variant, x_train, y_train, x_val, y_val, epochs=epochs,
-                               batch_size=batch_size, learning_rate=learning_rate, seed=seed,
-                               callbacks=callbacks(seed) if callable(callbacks) else callbacks,
-                               name=name, reuse=previous[-1] if previous else None)
-        previous.append(result)
-        return result
-
-    return repeat_over_seeds(run, seeds)
+    return repeat_over_seeds(
+        lambda seed: train_variant(
+            variant, x_train, y_train, x_val, y_val, epochs=epochs, batch_size=batch_size,
+            learning_rate=learning_rate, seed=seed, name=name,
+            callbacks=callbacks(seed) if callable(callbacks) else callbacks),
+        seeds)
 
 
 def _train(
@@ -352,9 +332,8 @@ def _train(
     seed: int,
     callbacks: Sequence[Any],
     name: str | None,
-    model: Any = None,
 ) -> RunResult:
-    """:func:`train_variant`, on ``model`` (a network of ``variant``) when one is given."""
+    """:func:`train_variant`, once its variant is checked."""
     from course_utils import datasets
 
     epochs = check_scalar(epochs, "epochs", int, min_val=1)
@@ -371,12 +350,11 @@ def _train(
     size = x_train.shape[1]
 
     def build() -> Any:  # called by fit_model once seeded
-        if model is None:
-            return build_variant_model(variant, (size, size, 1), learning_rate=learning_rate,
-                                       seed=seed)
-        # an untrained twin gives the initial state; it needs no optimizer of its own
-        _reinitialise(model, _build_network(variant, (size, size, 1), seed), variant,
-                      learning_rate)
+        model = _shared_variant_model(variant, (size, size, 1), learning_rate=learning_rate,
+                                      seed=seed)
+        earlier = _LATEST_RUN.pop(id(model), None)
+        if earlier is not None:  # a later run takes the network of an earlier one
+            earlier.model = None
         return model
 
     def make_train() -> Any:  # called by fit_model once seeded: the shuffle depends on it
@@ -394,8 +372,17 @@ def _train(
     trained = history.model
     train_scores = trained.evaluate(clean_ds, verbose=0, return_dict=True)
     val_scores = trained.evaluate(val_ds, verbose=0, return_dict=True)
-    return RunResult(name or variant.name, history, float(train_scores["accuracy"]),
-                     float(val_scores["accuracy"]), float(val_scores["crossentropy"]), trained)
+    result = RunResult(name or variant.name, history, float(train_scores["accuracy"]),
+                       float(val_scores["accuracy"]), float(val_scores["crossentropy"]), trained)
+    _LATEST_RUN[id(trained)] = result
+    return result
+
+
+#: The compiled networks every run of this module trains, one per set-up (architecture,
+#: image size, optimizer), each started afresh for a run: see :func:`train_variant`.
+_shared_variant_model = reuse_compiled_model(build_variant_model)
+#: The latest run that trained each shared network, by ``id``: the one that keeps it.
+_LATEST_RUN: dict[int, RunResult] = {}
 
 
 def _label_blind_augmenter(seed: int) -> Callable[[Any, Any], tuple[Any, Any]]:
@@ -431,36 +418,6 @@ def _build_network(variant: Variant, input_shape: Sequence[int], seed: int) -> A
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.momentum = BN_MOMENTUM
     return model
-
-
-def _reinitialise(model: Any, fresh: Any, variant: Variant, learning_rate: float) -> None:
-    """Give ``model`` the state of ``fresh``, an untrained network of the same variant.
-
-    Every variable of every layer is copied (weights, batch-norm statistics and the
-    dropout layers' random-seed state: ``layer.variables``, not only
-    ``layer.weights``); the optimizer starts again from zero (step count, moments)
-    at ``learning_rate``. Keras keeps the training step it traced for ``model``.
-    """
-    if _architecture(model) != _architecture(fresh):
-        raise ValueError(f"reuse: expected a run of the variant {variant.name!r}; its network "
-                         f"has other layers or settings")
-    keras = import_keras()
-    for mine, theirs in zip(model.layers, fresh.layers, strict=True):
-        for variable, value in zip(mine.variables, theirs.variables, strict=True):
-            variable.assign(value)
-    for variable in model.optimizer.variables:
-        variable.assign(keras.ops.zeros_like(variable))
-    model.optimizer.learning_rate = learning_rate
-
-
-def _architecture(model: Any) -> list[tuple[str, dict[str, Any], list[tuple[int, ...]]]]:
-    """What a network computes, its initial values left out: layers, settings, shapes."""
-    left_out = {"name", "seed", "kernel_initializer", "bias_initializer", "beta_initializer",
-                "gamma_initializer", "moving_mean_initializer", "moving_variance_initializer"}
-    return [(type(layer).__name__,
-             {k: v for k, v in layer.get_config().items() if k not in left_out},
-             [tuple(v.shape) for v in layer.variables])
-            for layer in model.layers]
 
 
 def _check_variant(variant: Variant | str) -> Variant:
