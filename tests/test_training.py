@@ -258,3 +258,27 @@ def test_a_reused_model_ignores_what_only_sets_initial_values():
     assert first == fresh[0] and second != fresh[1]
     assert _fit(build, seed=1)[0] == fresh[1], "the run is the fresh model's, seed for seed"
     assert _fit(build, l2=1e-3)[1] is not model and _fit(build, dropout=0.2)[1] is not model
+
+
+def test_a_loss_function_defined_again_under_its_name_is_another_set_up():
+    """Keras saves a loss function by its name: a student who fixes ``my_loss`` and runs
+    the cell again must train with the new one, not with the traced old one."""
+    def compiled(loss):
+        model = models.build_fingers_cnn((8, 8, 1), 12, depth=1, width=4)
+        model.compile(optimizer=keras.optimizers.SGD(0.05), loss=loss)
+        return model
+
+    build = reuse_compiled_model(compiled)
+
+    def my_loss(y_true, y_pred):
+        return keras.losses.sparse_categorical_crossentropy(y_true, y_pred) * 0.0
+
+    broken = _fit(build, loss=my_loss)[1]
+    assert _fit(build, loss=my_loss)[1] is broken, "the same function: the same set-up"
+
+    def my_loss(y_true, y_pred):  # noqa: F811 - the fix, under the same name
+        return keras.losses.sparse_categorical_crossentropy(y_true, y_pred)
+
+    fixed, model = _fit(build, loss=my_loss)
+    assert model is not broken and fixed["loss"][-1] > 0.1
+
