@@ -615,6 +615,25 @@ def test_the_input_dependence_runs_both_start_from_the_models_own_state(data):
     assert real.details["loss"] != real.details["baseline"]
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
 
+
+def test_update_ratio_checks_of_one_network_share_a_copy_and_measure_as_a_fresh_one(
+        data, monkeypatch):
+    """Checks of the same network train one compiled copy (traced once), given the
+    model's weights and a new optimizer each time: the ratios are a fresh copy's."""
+    from course_utils.debugging import checks
+    from course_utils.training import reuse_compiled_model
+
+    x, y = data
+    model = _small_cnn(seed=2)
+    low = debugging.check_update_ratios(model, x, y, optimizer=keras.optimizers.SGD(1e-6))
+    high = debugging.check_update_ratios(model, x, y, optimizer=keras.optimizers.SGD(0.5))
+    again = debugging.check_update_ratios(model, x, y, optimizer=keras.optimizers.SGD(1e-6))
+    assert again.details["ratios"] == low.details["ratios"] != high.details["ratios"]
+    monkeypatch.setattr(checks, "_compiled_copy", reuse_compiled_model(checks._compile_copy))
+    fresh = debugging.check_update_ratios(model, x, y, optimizer=keras.optimizers.SGD(0.5))
+    assert fresh.details["ratios"] == high.details["ratios"]
+    assert not low.passed and not high.passed
+
 def test_batch_independence_holds_in_inference_mode_and_fails_where_samples_mix(data):
     x, _ = data
     batch = x[:8]
