@@ -606,7 +606,10 @@ def test_the_input_dependence_runs_both_start_from_the_models_own_state(data):
     """The check trains one copy twice, put back to its start in between: its run on
     zeros must be the run a fresh check on zeros makes (same weights, dropout seeds,
     optimizer step and moments), and the model itself must not move."""
+    from course_utils.debugging import sanity
+
     x, y = data
+    steps_known = len(sanity._INPUT_STEPS)
     model = models.build_fingers_cnn(SHAPE, 12, depth=2, width=8, dropout=0.5, seed=1)
     before = [w.copy() for w in model.get_weights()]
     real = debugging.check_input_dependence(model, x, y, steps=8, seed=5)
@@ -614,13 +617,18 @@ def test_the_input_dependence_runs_both_start_from_the_models_own_state(data):
     assert real.details["baseline"] == on_zeros.details["loss"]
     assert real.details["loss"] != real.details["baseline"]
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
+    other = models.build_fingers_cnn(SHAPE, 12, depth=2, width=8, dropout=0.5, seed=2)
+    debugging.check_input_dependence(other, x, y, steps=8, seed=5)
+    assert len(sanity._INPUT_STEPS) <= steps_known + 1, "one shared copy for one network"
+    traced = [s.experimental_get_tracing_count() for s in sanity._INPUT_STEPS.values()]
+    assert max(traced) == 1, "the checks of one network trace their step once"
 
 
 def test_update_ratio_checks_of_one_network_share_a_copy_and_measure_as_a_fresh_one(
         data, monkeypatch):
     """Checks of the same network train one compiled copy (traced once), given the
     model's weights and a new optimizer each time: the ratios are a fresh copy's."""
-    from course_utils.debugging import checks
+    from course_utils.debugging import _common
     from course_utils.training import reuse_compiled_model
 
     x, y = data
@@ -629,7 +637,7 @@ def test_update_ratio_checks_of_one_network_share_a_copy_and_measure_as_a_fresh_
     high = debugging.check_update_ratios(model, x, y, optimizer=keras.optimizers.SGD(0.5))
     again = debugging.check_update_ratios(model, x, y, optimizer=keras.optimizers.SGD(1e-6))
     assert again.details["ratios"] == low.details["ratios"] != high.details["ratios"]
-    monkeypatch.setattr(checks, "_compiled_copy", reuse_compiled_model(checks._compile_copy))
+    monkeypatch.setattr(_common, "_shared_copy", reuse_compiled_model(_common._compile_copy))
     fresh = debugging.check_update_ratios(model, x, y, optimizer=keras.optimizers.SGD(0.5))
     assert fresh.details["ratios"] == high.details["ratios"]
     assert not low.passed and not high.passed

@@ -18,8 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from course_utils.models import iter_layers
+from course_utils.models import build_optimizer, iter_layers
 from course_utils.runtime.tf_setup import import_keras
+from course_utils.training import reuse_compiled_model
 
 ModelOrBuilder = Any  # a keras.Model, or a function seed -> new keras.Model
 
@@ -86,6 +87,27 @@ def clone_with_weights(model: Any, *, dtype: str | None = None,
     clone.set_weights([np.asarray(w, dtype=dtype) if dtype else w for w in weights])
     return clone
 
+
+
+def compiled_copy(model: Any, optimizer: Any, loss: Any) -> Any:
+    """A copy of ``model`` (its weights) compiled with ``optimizer`` (new, unused) and ``loss``.
+
+    The checks that train copies of one network (several rates, the preflight) share
+    one compiled copy per set-up (architecture, optimizer, loss), given the weights of
+    each new copy, so that its training step is traced once
+    (:func:`course_utils.training.reuse_compiled_model`): keep what a check measures,
+    not the copy, which the next check of the same set-up trains again.
+    """
+    return _shared_copy(model, optimizer, loss)
+
+
+def _compile_copy(model: Any, optimizer: Any, loss: Any) -> Any:
+    clone = clone_with_weights(model)
+    clone.compile(optimizer=optimizer, loss=loss)
+    return build_optimizer(clone)
+
+
+_shared_copy = reuse_compiled_model(_compile_copy)
 
 # --------------------------------------------------------------------------- losses
 

@@ -28,6 +28,7 @@ from course_utils.debugging._common import (
     ModelOrBuilder,
     as_sample_array,
     clone_with_weights,
+    compiled_copy,
     compiled_loss,
     loss_function,
     require_model,
@@ -35,7 +36,6 @@ from course_utils.debugging._common import (
 from course_utils.debugging.results import CheckResult
 from course_utils.runtime.checks import check_scalar
 from course_utils.runtime.tf_setup import import_keras, import_tensorflow, set_seed
-from course_utils.training import reuse_compiled_model
 
 __all__ = [
     "UPDATE_RATIO_BAND",
@@ -290,8 +290,8 @@ def check_update_ratios(
         raise ValueError(f"band: expected (low, high) with 0 < low < high, got {band!r}")
     x = as_sample_array(x, "x")[: batch_size * steps]
     y = np.asarray(y)[: batch_size * steps]
-    clone = _compiled_copy(model, _fresh_optimizer(model, optimizer),
-                           loss if loss is not None else compiled_loss(model))
+    clone = compiled_copy(model, _fresh_optimizer(model, optimizer),
+                          loss if loss is not None else compiled_loss(model))
     monitor = UpdateRatioMonitor()
     clone.fit(x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0,
               callbacks=[monitor])
@@ -448,19 +448,6 @@ def _cross_entropy(y: np.ndarray, scores: np.ndarray, *, from_logits: bool) -> f
     if len(labels) != len(scores):
         raise ValueError(f"y: expected {len(scores)} labels (one per sample), got {len(labels)}")
     return float(-np.mean(log_p[np.arange(len(labels)), labels]))
-
-
-def _compile_copy(model: Any, optimizer: Any, loss: Any) -> Any:
-    """A copy of ``model`` (same weights) compiled with ``optimizer`` and ``loss``."""
-    clone = clone_with_weights(model)
-    clone.compile(optimizer=optimizer, loss=loss)
-    return models.build_optimizer(clone)
-
-
-#: The copies the update-ratio check trains: one per set-up (architecture, optimizer,
-#: loss), given the weights of each new copy, so that Keras traces its training step
-#: once for every check of the same network (:func:`course_utils.training.reuse_compiled_model`).
-_compiled_copy = reuse_compiled_model(_compile_copy)
 
 
 def _fresh_optimizer(model: Any, optimizer: Any) -> Any:

@@ -31,7 +31,7 @@ import numpy as np
 
 from course_utils.debugging._common import (
     as_sample_array,
-    clone_with_weights,
+    compiled_copy,
     compiled_loss,
     loss_function,
     require_model,
@@ -89,23 +89,15 @@ def check_input_dependence(
     y = np.asarray(y)[:samples]
     if len(y) != len(x):
         raise ValueError(f"y: expected one label per sample ({len(x)}), got {len(y)}")
-    loss_fn = loss_function(compiled_loss(model), "float32")
-
-    # One copy trains twice, put back to its start in between, so that its training step
-    # is traced once: the same two runs as with two fresh copies, in half the set-up.
+    # One compiled copy (shared by the checks of this network: its step is traced once)
+    # trains on the inputs, is put back to its start, and trains on zeros: the same two
+    # runs as with two fresh copies.
     set_seed(seed)
-    clone = clone_with_weights(model)
-    variables = clone.trainable_variables
-    optimizer = keras.optimizers.Adam(learning_rate)
-    optimizer.build(variables)
-    start = [(v, v.numpy()) for v in (*clone.variables, *optimizer.variables)]
-
-    @tf.function
-    def step(xb: Any, yb: Any) -> Any:
-        with tf.GradientTape() as tape:
-            value = loss_fn(yb, clone(xb, training=True))
-        optimizer.apply_gradients(zip(tape.gradient(value, variables), variables, strict=True))
-        return value
+    copy = compiled_copy(model, keras.optimizers.Adam(learning_rate), compiled_loss(model))
+    step = _INPUT_STEPS.get(id(copy))
+    if step is None:
+        step = _INPUT_STEPS[id(copy)] = _training_step(copy)
+    start = [(v, v.numpy()) for v in (*copy.variables, *copy.optimizer.variables)]
 
     def train(inputs: np.ndarray) -> list[float]:
         set_seed(seed)
@@ -128,6 +120,27 @@ def check_input_dependence(
                        f"< {fraction:g} x the loss on zeros", message,
                        {"loss": real, "baseline": baseline})
 
+
+
+def _training_step(model: Any) -> Callable[[Any, Any], Any]:
+    """One traced step of ``model`` (compiled) on a batch: its loss before the update."""
+    tf = import_tensorflow()
+    loss_fn = loss_function(model.loss, "float32")
+    variables = model.trainable_variables
+
+    @tf.function
+    def step(xb: Any, yb: Any) -> Any:
+        with tf.GradientTape() as tape:
+            value = loss_fn(yb, model(xb, training=True))
+        model.optimizer.apply_gradients(zip(tape.gradient(value, variables), variables,
+                                            strict=True))
+        return value
+
+    return step
+
+
+#: The traced step of each shared copy that :func:`check_input_dependence` trains.
+_INPUT_STEPS: dict[int, Callable[[Any, Any], Any]] = {}
 
 def check_batch_independence(model: Any, x: Any, *, index: int = 0,
                              training: bool = False) -> CheckResult:
