@@ -190,8 +190,8 @@ def reuse_compiled_model(build: Callable[..., Any]) -> Callable[..., Any]:
     The set-up is the architecture (``get_config``, without the model's name, seeds and
     initializers, whose only effect is the initial values copied) and the compile
     settings (``get_compile_config``, without the learning rate, which is copied; a
-    loss written as a function counts as that very function, since Keras records only
-    its name). A kept model compiled again since is not reused. The model a call returns is trained
+    loss written as a function or a class of one's own counts as that very function or
+    class, since Keras records only its name). A kept model compiled again since is not reused. The model a call returns is trained
     again by the next call of the same set-up: keep its history, not the model. Raises
     ``ValueError`` when ``build`` returns a model that is not compiled.
 
@@ -244,11 +244,14 @@ def _setup(model: Any) -> tuple[str, ...]:
                                if k not in ("learning_rate", "name")}
     architecture = {k: v for k, v in model.get_config().items() if k != "name"}
     shapes = [tuple(v.shape) for v in model.optimizer.variables]
-    # A loss written as a function is saved by its name alone: one defined again under
-    # the same name is another loss, so the function itself is part of the set-up.
-    loss = model.loss if isinstance(model.loss, types.FunctionType) else None
+    # A loss written as a function, or as a class of one's own, is saved by its name
+    # alone: one defined again under the same name is another loss, so the function or
+    # class itself is part of the set-up (Keras' own losses are known by their names).
+    loss = model.loss
+    own = (loss if isinstance(loss, types.FunctionType) else type(loss)
+           if not type(loss).__module__.startswith("keras.") else None)
     return (repr(_without_initial_values(architecture)), repr(compile_config), repr(optimizer),
-            repr(shapes), f"{id(loss):x}" if loss is not None else "")
+            repr(shapes), f"{id(own):x}" if own is not None else "")
 
 
 def _without_initial_values(config: Any) -> Any:

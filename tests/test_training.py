@@ -282,3 +282,19 @@ def test_a_loss_function_defined_again_under_its_name_is_another_set_up():
     fixed, model = _fit(build, loss=my_loss)
     assert model is not broken and fixed["loss"][-1] > 0.1
 
+    class MyLoss(keras.losses.Loss):
+        def call(self, y_true, y_pred):
+            return keras.losses.sparse_categorical_crossentropy(y_true, y_pred) * 0.0
+
+    broken = _fit(build, loss=MyLoss(name="mine"))[1]
+    assert _fit(build, loss=MyLoss(name="mine"))[1] is broken, "the same class: the same set-up"
+
+    class MyLoss(keras.losses.Loss):  # noqa: F811 - the fix, under the same name
+        def call(self, y_true, y_pred):
+            return keras.losses.sparse_categorical_crossentropy(y_true, y_pred)
+
+    fixed, model = _fit(build, loss=MyLoss(name="mine"))
+    assert model is not broken and fixed["loss"][-1] > 0.1
+    own = keras.losses.SparseCategoricalCrossentropy
+    assert _fit(build, loss=own())[1] is _fit(build, loss=own())[1], "Keras' own: by name"
+
