@@ -261,8 +261,8 @@ def train_variant(
     >>> run = train_variant("baseline", x, y, x, y, epochs=2, batch_size=16) # doctest: +SKIP
     >>> len(run.history["val_loss"])                                         # doctest: +SKIP
     2
-    >>> again = train_variant("augmentation", x, y, x, y, epochs=2, batch_size=16)
-    ...                                                                      # doctest: +SKIP
+    >>> again = train_variant("augmentation", x, y, x, y, epochs=2,
+    ...                       batch_size=16)                                 # doctest: +SKIP
     >>> again.model is not None, run.model                                   # doctest: +SKIP
     (True, None)
     """
