@@ -244,14 +244,19 @@ def _setup(model: Any) -> tuple[str, ...]:
                                if k not in ("learning_rate", "name")}
     architecture = {k: v for k, v in model.get_config().items() if k != "name"}
     shapes = [tuple(v.shape) for v in model.optimizer.variables]
-    # A loss written as a function, or as a class of one's own, is saved by its name
-    # alone: one defined again under the same name is another loss, so the function or
-    # class itself is part of the set-up (Keras' own losses are known by their names).
-    loss = model.loss
-    own = (loss if isinstance(loss, types.FunctionType) else type(loss)
-           if not type(loss).__module__.startswith("keras.") else None)
     return (repr(_without_initial_values(architecture)), repr(compile_config), repr(optimizer),
-            repr(shapes), f"{id(own):x}" if own is not None else "")
+            repr(shapes), _own_loss(model.loss))
+
+
+def _own_loss(loss: Any) -> str:
+    """The identity of a loss written as a function or as a class of one's own ("" for a
+    loss Keras knows by name): Keras saves those by their name alone, and one defined
+    again under the same name is another loss."""
+    if isinstance(loss, types.FunctionType):
+        return f"function {id(loss):x}"
+    if loss is None or isinstance(loss, str) or type(loss).__module__.startswith("keras."):
+        return ""
+    return f"class {id(type(loss)):x}"
 
 
 def _without_initial_values(config: Any) -> Any:
@@ -262,6 +267,7 @@ def _without_initial_values(config: Any) -> Any:
     if isinstance(config, list | tuple):
         return [_without_initial_values(v) for v in config]
     return config
+
 
 def repeat_over_seeds(run: Callable[[int], T], seeds: Iterable[int]) -> dict[int, T]:
     """Call ``run(seed)`` for every seed: ``{seed: what that run returned}``.
@@ -456,9 +462,6 @@ def paired_change(runs: Mapping[int, Any], baseline: Mapping[int, Any], metric: 
     differences = tuple(float(a - b) for a, b in zip(*finals, strict=True))
     _check_differences(differences)
     return Change(differences, higher_is_better=higher_is_better)
-
-
-
 
 
 def describe_over_seeds(runs: Mapping[str, Mapping[int, Any]], *, baseline: str,

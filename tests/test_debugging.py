@@ -601,7 +601,6 @@ def test_input_independent_baseline_flags_pixels_divided_as_integers(data):
     assert not divided.passed and "learns little from its inputs" in divided.message
 
 
-
 def test_the_input_dependence_runs_both_start_from_the_models_own_state(data):
     """The check trains one copy twice, put back to its start in between: its run on
     zeros must be the run a fresh check on zeros makes (same weights, dropout seeds,
@@ -641,6 +640,7 @@ def test_update_ratio_checks_of_one_network_share_a_copy_and_measure_as_a_fresh_
     fresh = debugging.check_update_ratios(model, x, y, optimizer=keras.optimizers.SGD(0.5))
     assert fresh.details["ratios"] == high.details["ratios"]
     assert not low.passed and not high.passed
+
 
 def test_batch_independence_holds_in_inference_mode_and_fails_where_samples_mix(data):
     x, _ = data

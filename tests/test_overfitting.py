@@ -283,7 +283,6 @@ def test_training_over_seeds_gives_the_runs_of_fresh_networks(small_data, monkey
                                      batch_size=16)
 
 
-
 def test_variants_with_the_same_network_share_it_and_run_as_on_a_fresh_one(small_data,
                                                                             monkeypatch):
     """Augmentation changes the data, not the network: its run trains the baseline's
@@ -304,6 +303,7 @@ def test_variants_with_the_same_network_share_it_and_run_as_on_a_fresh_one(small
                                       batch_size=16, seed=6)
     assert fresh.model is not network
     assert augmented.history == fresh.history and augmented.val_loss == fresh.val_loss
+
 
 def test_batch_norm_variant_uses_the_faster_momentum():
     model = overfitting.build_variant_model("batch norm", (16, 16, 1), seed=0)

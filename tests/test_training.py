@@ -239,6 +239,7 @@ def test_a_reused_compiled_model_is_not_shared_by_another_set_up():
     with pytest.raises(ValueError, match="compiled"):
         reuse_compiled_model(lambda: models.build_fingers_cnn((8, 8, 1), 12, depth=1))()
 
+
 def _variant(seed=0, name="a", dropout=0.5, l2=0.0, rate=3e-3):
     """A network like lesson 02's: its seed, name and initializers in its config."""
     model = models.build_fingers_cnn((8, 8, 1), 12, depth=1, width=4, batch_norm=True,

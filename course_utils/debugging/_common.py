@@ -88,7 +88,6 @@ def clone_with_weights(model: Any, *, dtype: str | None = None,
     return clone
 
 
-
 def compiled_copy(model: Any, optimizer: Any, loss: Any) -> Any:
     """A copy of ``model`` (its weights) compiled with ``optimizer`` (new, unused) and ``loss``.
 
@@ -108,6 +107,7 @@ def _compile_copy(model: Any, optimizer: Any, loss: Any) -> Any:
 
 
 _shared_copy = reuse_compiled_model(_compile_copy)
+
 
 # --------------------------------------------------------------------------- losses
 

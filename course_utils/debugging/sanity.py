@@ -121,7 +121,6 @@ def check_input_dependence(
                        {"loss": real, "baseline": baseline})
 
 
-
 def _training_step(model: Any) -> Callable[[Any, Any], Any]:
     """One traced step of ``model`` (compiled) on a batch: its loss before the update."""
     tf = import_tensorflow()
@@ -141,6 +140,7 @@ def _training_step(model: Any) -> Callable[[Any, Any], Any]:
 
 #: The traced step of each shared copy that :func:`check_input_dependence` trains.
 _INPUT_STEPS: dict[int, Callable[[Any, Any], Any]] = {}
+
 
 def check_batch_independence(model: Any, x: Any, *, index: int = 0,
                              training: bool = False) -> CheckResult:
