@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from course_utils.models import build_optimizer, iter_layers
-from course_utils.runtime.tf_setup import import_keras
+from course_utils.runtime.tf_setup import import_keras, import_tensorflow
 from course_utils.training import reuse_compiled_model
 
 ModelOrBuilder = Any  # a keras.Model, or a function seed -> new keras.Model
@@ -108,6 +108,24 @@ def _compile_copy(model: Any, optimizer: Any, loss: Any) -> Any:
 
 _shared_copy = reuse_compiled_model(_compile_copy)
 
+
+
+def training_step(model: Any, optimizer: Any, loss_fn: Callable[[Any, Any], Any]
+                  ) -> Callable[[Any, Any], Any]:
+    """One traced step of plain gradient descent on ``model``'s trainable weights with
+    ``optimizer`` (built for them): ``step(x, y)`` returns the batch's loss before the
+    update. The checks that watch every step train with it instead of ``fit``."""
+    tf = import_tensorflow()
+    variables = model.trainable_variables
+
+    @tf.function
+    def step(xb: Any, yb: Any) -> Any:
+        with tf.GradientTape() as tape:
+            value = loss_fn(yb, model(xb, training=True))
+        optimizer.apply_gradients(zip(tape.gradient(value, variables), variables, strict=True))
+        return value
+
+    return step
 
 # --------------------------------------------------------------------------- losses
 

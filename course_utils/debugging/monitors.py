@@ -33,6 +33,7 @@ from course_utils.debugging._common import (
     conv_kernel,
     loss_function,
     require_model,
+    training_step,
 )
 from course_utils.models import iter_layers
 from course_utils.runtime import seeds
@@ -111,17 +112,9 @@ def record_step_losses(
     y = np.asarray(y)
     loss_fn = loss_function(loss if loss is not None else compiled_loss(model), "float32")
     rng = seeds.make_rng(seed)
-    variables = model.trainable_variables
-    if not optimizer.built:
-        optimizer.build(variables)  # now, not inside the first trace (which would run twice)
-
-    @tf.function
-    def step(xb: Any, yb: Any) -> Any:
-        with tf.GradientTape() as tape:
-            value = loss_fn(yb, model(xb, training=True))
-        optimizer.apply_gradients(zip(tape.gradient(value, variables), variables, strict=True))
-        return value
-
+    if not optimizer.built:  # now, not inside the first trace (which would run twice)
+        optimizer.build(model.trainable_variables)
+    step = training_step(model, optimizer, loss_fn)
     losses = []
     for _ in range(steps):
         index = rng.choice(len(x), size=min(batch_size, len(x)), replace=False)

@@ -35,6 +35,7 @@ from course_utils.debugging._common import (
     compiled_loss,
     loss_function,
     require_model,
+    training_step,
 )
 from course_utils.debugging.results import CheckResult
 from course_utils.runtime import seeds
@@ -96,7 +97,8 @@ def check_input_dependence(
     copy = compiled_copy(model, keras.optimizers.Adam(learning_rate), compiled_loss(model))
     step = _INPUT_STEPS.get(id(copy))
     if step is None:
-        step = _INPUT_STEPS[id(copy)] = _training_step(copy)
+        step = _INPUT_STEPS[id(copy)] = training_step(
+            copy, copy.optimizer, loss_function(copy.loss, "float32"))
     start = [(v, v.numpy()) for v in (*copy.variables, *copy.optimizer.variables)]
 
     def train(inputs: np.ndarray) -> list[float]:
@@ -119,23 +121,6 @@ def check_input_dependence(
     return CheckResult("input dependence", passed, measured,
                        f"< {fraction:g} x the loss on zeros", message,
                        {"loss": real, "baseline": baseline})
-
-
-def _training_step(model: Any) -> Callable[[Any, Any], Any]:
-    """One traced step of ``model`` (compiled) on a batch: its loss before the update."""
-    tf = import_tensorflow()
-    loss_fn = loss_function(model.loss, "float32")
-    variables = model.trainable_variables
-
-    @tf.function
-    def step(xb: Any, yb: Any) -> Any:
-        with tf.GradientTape() as tape:
-            value = loss_fn(yb, model(xb, training=True))
-        model.optimizer.apply_gradients(zip(tape.gradient(value, variables), variables,
-                                            strict=True))
-        return value
-
-    return step
 
 
 #: The traced step of each shared copy that :func:`check_input_dependence` trains.
