@@ -14,6 +14,10 @@ from __future__ import annotations
 import ast
 import builtins
 import copy
+import gc
+import sys
+import threading
+import time
 from pathlib import Path
 
 import nbformat
@@ -26,6 +30,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_raw_
 from course_utils.instructor import release
 from course_utils.instructor.grading import make_submission, solution_answers
 from course_utils.instructor.grading.integrity import Finding, scan_notebook, scan_source
+from course_utils.instructor.grading.parsing import parse
 from course_utils.instructor.grading.submissions import notebook_to_grade
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -556,13 +561,6 @@ def test_parses_from_two_grading_threads_never_overlap():
     with ``SystemError: AST constructor recursion depth mismatch``). Here thread A's
     parse is paused in a garbage collection, which waits for thread B to parse: B must
     wait for A instead, and both must parse."""
-    import gc
-    import sys
-    import threading
-    import time
-
-    from course_utils.instructor.grading.parsing import parse
-
     big = "\n".join(f"x{i} = [{i}, ({i}, {{'a': {i}}})]" for i in range(3000))
     paused, b_parsed = threading.Event(), threading.Event()
     order: list[str] = []
