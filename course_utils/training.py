@@ -190,8 +190,9 @@ def reuse_compiled_model(build: Callable[..., Any]) -> Callable[..., Any]:
     The set-up is the architecture (``get_config``, without the model's name, seeds and
     initializers, whose only effect is the initial values copied) and the compile
     settings (``get_compile_config``, without the learning rate, which is copied; a
-    loss written as a function or a class of one's own counts as that very function or
-    class, since Keras records only its name). A kept model compiled again since is not reused. The model a call returns is trained
+    loss or metric written as a function or a class of one's own counts as that very
+    function or class, since Keras records only its name). A kept model compiled again
+    since is not reused. The model a call returns is trained
     again by the next call of the same set-up: keep its history, not the model. Raises
     ``ValueError`` when ``build`` returns a model that is not compiled.
 
@@ -245,18 +246,31 @@ def _setup(model: Any) -> tuple[str, ...]:
     architecture = {k: v for k, v in model.get_config().items() if k != "name"}
     shapes = [tuple(v.shape) for v in model.optimizer.variables]
     return (repr(_without_initial_values(architecture)), repr(compile_config), repr(optimizer),
-            repr(shapes), _own_loss(model.loss))
+            repr(shapes), repr(_own_code(_compiled_with(model))))
 
 
-def _own_loss(loss: Any) -> str:
-    """The identity of a loss written as a function or as a class of one's own ("" for a
-    loss Keras knows by name): Keras saves those by their name alone, and one defined
-    again under the same name is another loss."""
-    if isinstance(loss, types.FunctionType):
-        return f"function {id(loss):x}"
-    if loss is None or isinstance(loss, str) or type(loss).__module__.startswith("keras."):
-        return ""
-    return f"class {id(type(loss)):x}"
+def _compiled_with(model: Any) -> list[Any]:
+    """The losses and metrics ``model.compile`` was given, as given (the objects)."""
+    given = getattr(getattr(model, "_compile_config", None), "config", None)
+    if not isinstance(given, dict):  # a Keras without it: the loss, which is public
+        return [model.loss]
+    return [given.get(key) for key in ("loss", "metrics", "weighted_metrics")]
+
+
+def _own_code(given: Any) -> list[str]:
+    """The identities of the functions and classes of one's own in ``given`` (losses and
+    metrics, nested in lists and dicts): Keras saves those by their name alone, and one
+    defined again under the same name is another loss or metric. Keras' own, and names,
+    are left out: their configuration says all."""
+    if isinstance(given, dict):
+        return [found for key in sorted(given, key=str) for found in _own_code(given[key])]
+    if isinstance(given, list | tuple):
+        return [found for item in given for found in _own_code(item)]
+    if isinstance(given, types.FunctionType):
+        return [f"function {id(given):x}"]
+    if given is None or isinstance(given, str) or type(given).__module__.startswith("keras."):
+        return []
+    return [f"class {id(type(given)):x}"]
 
 
 def _without_initial_values(config: Any) -> Any:

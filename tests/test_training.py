@@ -299,3 +299,43 @@ def test_a_loss_function_defined_again_under_its_name_is_another_set_up():
     own = keras.losses.SparseCategoricalCrossentropy
     assert _fit(build, loss=own())[1] is _fit(build, loss=own())[1], "Keras' own: by name"
 
+
+def test_a_metric_defined_again_under_its_name_is_another_set_up():
+    """Metrics too: Keras saves a metric function or class of one's own by its name, so
+    the fixed one under the old name must report with its own traced step."""
+    def compiled(metric):
+        model = models.build_fingers_cnn((8, 8, 1), 12, depth=1, width=4)
+        model.compile(optimizer=keras.optimizers.SGD(0.05),
+                      loss="sparse_categorical_crossentropy", metrics=[metric])
+        return model
+
+    build = reuse_compiled_model(compiled)
+
+    def hits(y_true, y_pred):
+        return keras.ops.zeros_like(keras.ops.max(y_pred, axis=-1))
+
+    broken = _fit(build, metric=hits)[1]
+    assert _fit(build, metric=hits)[1] is broken, "the same function: the same set-up"
+
+    def hits(y_true, y_pred):  # noqa: F811 - the fix, under the same name
+        return keras.ops.ones_like(keras.ops.max(y_pred, axis=-1))
+
+    fixed, model = _fit(build, metric=hits)
+    assert model is not broken and fixed["hits"] == [1.0, 1.0, 1.0], fixed
+
+    class Count(keras.metrics.Sum):
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            return super().update_state(keras.ops.zeros_like(y_pred[:, 0]))
+
+    broken = _fit(build, metric=Count(name="count"))[1]
+    assert _fit(build, metric=Count(name="count"))[1] is broken, "the same class: the same set-up"
+
+    class Count(keras.metrics.Sum):  # noqa: F811 - the fix, under the same name
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            return super().update_state(keras.ops.ones_like(y_pred[:, 0]))
+
+    fixed, model = _fit(build, metric=Count(name="count"))
+    assert model is not broken and fixed["count"][-1] == 32.0, fixed
+    own = keras.metrics.SparseCategoricalAccuracy
+    assert _fit(build, metric=own())[1] is _fit(build, metric=own())[1], "Keras' own: by name"
+
