@@ -74,6 +74,9 @@ def test_what_runs_decides_not_the_tag_alone():
     assert skippable_cells(graded_and_broken) == [3]
     too_deep = "x = " + "-" * 100_000 + "1"  # more than the parser or a walk can nest
     assert skippable_cells(_notebook(new_code_cell(too_deep, metadata=DEMO))) == []
+    too_long = "x = 1\n" * 50_000  # more than the grader parses: it runs, unread
+    assert skippable_cells(_notebook(new_code_cell(too_long, metadata=DEMO))) == []
+    assert skippable_cells(_notebook(new_code_cell("x = 1\n" * 40_000, metadata=DEMO))) == [1]
     methods = _notebook(
         new_code_cell("steps = 4\ncheck = lambda: steps", metadata=DEMO),   # 1
         new_code_cell("class Monitor:\n    def ratio(self):\n        steps = 2\n"

@@ -185,6 +185,9 @@ def _build_class(prepared, folder: Path, course: Path, out: Path) -> None:
     write("hooks", with_cell(student, HOOKS))
     write("setup_copy", paste_setup_copy(student, HOOKS))
     write("fakes", with_cell(student, FAKES))
+    # The hooks below more code than the scan reads (400 KB of comments): parsed, a cell
+    # that size costs the grader gigabytes; unread, it is flagged, not waved through.
+    write("padded", with_cell(student, "# padding to hide what follows\n" * 13_000 + HOOKS))
     # No code at all: every graded cell tagged the way nbclient skips a cell (JupyterLab's
     # property inspector adds the tag); a test cell that never runs raises nothing.
     skipper = nbformat.from_dict(json.loads(nbformat.writes(student)))
@@ -231,17 +234,19 @@ def attacked(prepared_lesson, tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_hooks_fakes_and_a_hooked_setup_copy_are_flagged_and_get_no_points(attacked):
+def test_hooks_fakes_a_hooked_setup_copy_and_padded_hooks_are_flagged_and_get_no_points(
+        attacked):
     result, prepared, _, _ = attacked
     from nbgrader.api import Gradebook
 
-    for name in ("hooks", "fakes", "setup_copy"):
+    for name in ("hooks", "fakes", "setup_copy", "padded"):
         grade = result.student(name)
         assert grade.status == "flagged", (name, grade.status, grade.message)
         assert grade.autograded_score == 0, (name, grade.scores)
         assert "withheld" in grade.message
+    assert "too large to scan" in result.student("padded").message
     with Gradebook(result.db_url, prepared.course_id) as gb:
-        for name in ("hooks", "fakes", "setup_copy"):
+        for name in ("hooks", "fakes", "setup_copy", "padded"):
             (nb,) = gb.find_submission(LESSON, name).notebooks
             assert nb.flagged and nb.score == 0
             if result.student(name).withheld_score is not None:  # its run ended: review it

@@ -381,6 +381,37 @@ def test_markdown_raw_and_unparsable_cells_are_not_findings():
     assert scan_notebook(nb, released) == []
 
 
+def test_more_code_than_the_scan_reads_is_one_finding_and_is_never_parsed(monkeypatch):
+    """Hooks hidden below padding: the scan neither parses the notebook (a 17 MiB cell
+    once cost the grader 11 GiB) nor lets it through."""
+    from course_utils.instructor.grading import integrity_names, integrity_scanner
+    from course_utils.instructor.grading.parsing import MAX_SOURCE_CHARS, SourceTooLarge
+
+    released = _released()
+    padded = "# padding\n" * (MAX_SOURCE_CHARS // 10) + HOOKS
+    nb = copy.deepcopy(released)
+    nb.cells.insert(3, new_code_cell(padded))
+
+    def no_parse(*args, **kwargs):
+        raise AssertionError("a notebook over the limit was parsed")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(integrity_names, "parse", no_parse)
+        patched.setattr(integrity_scanner, "parse", no_parse)
+        (found,) = scan_notebook(nb, released)
+    assert found.cell is None and found.reason.endswith("too large to scan"), found
+    assert f"more than the {MAX_SOURCE_CHARS:,}" in found.describe()
+    just_under = copy.deepcopy(released)
+    just_under.cells.insert(3, new_code_cell("x = 1\n" * 1000 + HOOKS))
+    assert any("hook" in f.reason or "get_ipython" in f.reason
+               for f in scan_notebook(just_under, released))
+    # One cell alone (scan_source, or a cell some other caller hands the scanner).
+    assert [f.reason for f in scan_source(padded)] == ["code too large to scan"]
+    with pytest.raises(SourceTooLarge, match="at most 262,144 are parsed"):
+        parse(padded)
+    assert isinstance(SourceTooLarge("x"), ValueError), "callers that skip what does not parse"
+
+
 def test_a_markdown_cell_turned_into_a_locked_code_cell_is_put_back():
     released = _released()
     nb = copy.deepcopy(released)

@@ -36,7 +36,10 @@ of a cell locked in the student version are put back from the gradebook by nbgra
 ``OverwriteCells`` before anything runs, so they are the instructor's code whatever the
 submission holds; so is a verbatim copy of any code cell of the student version
 (Jupyter's copy and paste, an unlocked instructor cell left as it was). A cell that does
-not parse is not a finding: it fails its own task.
+not parse is not a finding: it fails its own task. A notebook with more code than the
+scan reads (:data:`~course_utils.instructor.grading.parsing.MAX_SOURCE_CHARS`, six times
+a solved lesson's) is one finding, read by no parser: parsing it would cost the grader
+gigabytes of memory (see :mod:`~course_utils.instructor.grading.parsing`).
 
 Limits, on purpose: a static scan cannot prove code harmless, only that it uses none
 of these levers, and it reads names flow-insensitively (a name bound to a module
@@ -75,6 +78,7 @@ from course_utils.instructor.grading.integrity_rules import (
     Finding,
 )
 from course_utils.instructor.grading.integrity_scanner import scan_cell
+from course_utils.instructor.grading.parsing import MAX_SOURCE_CHARS
 from course_utils.instructor.grading.submissions import notebook_to_grade
 
 __all__ = [
@@ -149,6 +153,10 @@ def scan_notebook(nb: Any, released: Any) -> list[Finding]:
             runs.append((index, source, grade_id, "copy"))
         else:
             runs.append((index, source, grade_id if index in kept else None, "student"))
+    size = sum(len(src) for _, src, _, _ in runs)
+    if size > MAX_SOURCE_CHARS:
+        return [Finding(None, None, 1, f"{size:,} characters of code, more than the "
+                        f"{MAX_SOURCE_CHARS:,} the scan reads: too large to scan")]
     context = Context.build([src for _, src, _, _ in runs],
                              own=[src for _, src, _, role in runs if role != "test"])
     findings: list[Finding] = []

@@ -60,7 +60,7 @@ from course_utils.instructor.grading.integrity_rules import (
     Finding,
     special_method_reason,
 )
-from course_utils.instructor.grading.parsing import parse
+from course_utils.instructor.grading.parsing import SourceTooLarge, parse
 
 
 def scan_cell(source: str, context: Context, cell: int | None,
@@ -82,6 +82,9 @@ def scan_cell(source: str, context: Context, cell: int | None,
     tree: ast.Module | None = None
     try:
         tree = parse(code)
+    except SourceTooLarge:
+        add(1 + offset, "code too large to scan")
+        return findings
     except (SyntaxError, ValueError, MemoryError):
         pass
     except RecursionError:
