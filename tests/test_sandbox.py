@@ -488,3 +488,41 @@ def test_the_kernel_gets_only_the_environment_it_needs():
     assert "AWS_SECRET_ACCESS_KEY" not in env and "PGPASSWORD" not in env
     assert env["HOME"] == SANDBOX_HOME and "/secret/bin" not in env["PATH"]
     assert sys.executable.rsplit("/", 1)[0] in env["PATH"]
+
+
+@pytest.mark.parametrize("channel", ["stock", "prompt"])
+def test_a_heartbeat_nobody_answered_does_not_hold_the_client_when_it_stops(channel):
+    """A sandboxed kernel is often slower than a second to answer its first heartbeat; the
+    ping left unanswered must not keep the client's end open after grading (it once added
+    a second to every such submission). jupyter_client's own channel shows the hold."""
+    import threading
+
+    import zmq
+    from jupyter_client.channels import HBChannel
+
+    from course_utils.instructor.grading.bubblewrap import PromptHeartbeat
+
+    with socket.socket() as probe:  # a port nothing listens on: no ping is ever answered
+        probe.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+    context = zmq.Context()
+    heartbeat = (HBChannel if channel == "stock" else PromptHeartbeat)(context, address=address)
+    heartbeat.time_to_dead = 0.05
+    replaced = threading.Event()
+    create = heartbeat._create_socket
+
+    def counting() -> None:
+        if heartbeat.socket is not None:
+            replaced.set()
+        create()
+
+    heartbeat._create_socket = counting
+    heartbeat.start()
+    assert replaced.wait(10), "the heartbeat never gave up on its first ping"
+    heartbeat.stop()
+    ended = threading.Thread(target=context.term, daemon=True)
+    ended.start()
+    ended.join(0.5)
+    # jupyter_client's channel closes a replaced socket with a linger of one second.
+    assert ended.is_alive() == (channel == "stock"), "the client's end is held open"
+    ended.join(5)

@@ -33,8 +33,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, Final
 
+from jupyter_client.asynchronous import AsyncKernelClient
+from jupyter_client.channels import HBChannel
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import Bool, CaselessStrEnum, Instance, Int, List, Unicode, default
+from traitlets import Bool, CaselessStrEnum, Instance, Int, List, Type, Unicode, default
 
 MiB: Final = 2**20
 GiB: Final = 2**30
@@ -173,6 +175,30 @@ def _namespace_args(*, as_root: bool) -> list[str]:
     return [*args, "--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
 
 
+class PromptHeartbeat(HBChannel):
+    """jupyter_client's heartbeat channel, except that a socket it replaces is closed at once.
+
+    The channel pings the kernel every second and, when no answer came, replaces its
+    socket, closing the old one with a linger of one second. A sandboxed kernel often
+    takes longer than that to answer its first ping (bubblewrap and Python are still
+    starting), and the unanswered ping then held the client's end, and with it the
+    grading of every such submission, for a second. A ping nobody answered needs no
+    delivery.
+    """
+
+    def _create_socket(self) -> None:
+        if self.socket is not None:
+            self.poller.unregister(self.socket)
+            self.socket.close(linger=0)
+            self.socket = None
+        super()._create_socket()
+
+
+class SandboxedKernelClient(AsyncKernelClient):
+    """The client of a :class:`SandboxedKernelManager`'s kernel: :class:`PromptHeartbeat`."""
+
+    hb_channel_class = Type(PromptHeartbeat)
+
 
 class SandboxedKernelManager(AsyncKernelManager):
     """A kernel manager that starts the kernel inside bubblewrap.
@@ -188,7 +214,11 @@ class SandboxedKernelManager(AsyncKernelManager):
     >>> km = SandboxedKernelManager(kernel_name="python3")
     >>> km.transport, km.kernel_spec.interrupt_mode, km.limits == Limits()
     ('ipc', 'message', True)
+    >>> km.client().hb_channel_class.__name__
+    'PromptHeartbeat'
     """
+
+    client_factory = Type(SandboxedKernelClient, klass=AsyncKernelClient).tag(config=True)
 
     limits = Instance(Limits, args=(), help="what the kernel may use").tag(config=True)
     runtime_root = Unicode(
