@@ -16,7 +16,7 @@ else:  # pragma: no cover
 
 ROOT = Path(__file__).resolve().parents[1]
 # pip name -> conda-forge name, where they differ
-PIP_TO_CONDA = {"tensorflow-cpu": "tensorflow", "build": "python-build"}
+PIP_TO_CONDA = {"tensorflow-cpu": "tensorflow", "build": "python-build", "ml-dtypes": "ml_dtypes"}
 # extras that conda users get from environment.yml ('gpu' is pip-only: CUDA wheels)
 CONDA_EXTRAS = ("cpu", "course", "dev", "postgres", "cluster")
 
