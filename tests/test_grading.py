@@ -34,6 +34,7 @@ import argparse
 import ast
 import builtins
 import contextlib
+import copy
 import csv
 import dataclasses
 import json
@@ -726,6 +727,35 @@ def test_the_wall_clock_guard_kills_a_worker_and_every_process_it_started(tmp_pa
     assert grading.worker.run_guarded(exec, ("raise ValueError('broken job')",), cwd=tmp_path,
                                       env={}, timeout=30, log_path=tmp_path / "failed")
     assert "ValueError: broken job" in (tmp_path / "failed").read_text()
+
+
+@pytest.mark.parametrize("sandboxed", [True, False], ids=["sandboxed", "unsandboxed"])
+def test_the_kernel_is_stopped_at_once_after_the_last_cell_not_shut_down_politely(
+        sandboxed, tmp_path, capfd):
+    """Python's own shutdown in a graded kernel (1.3 s once TensorFlow is imported) is
+    skipped: a handler it would run at exit never runs. Asked to shut down politely, as
+    nbclient does by default, the same kernel runs it."""
+    from nbformat.v4 import new_notebook
+    from nbgrader.preprocessors import Execute
+
+    from course_utils.instructor.grading.sandbox import SandboxedExecute
+
+    settings = grading.grader._sandbox_settings(True, None) if sandboxed else None
+    step = SandboxedExecute if sandboxed else Execute
+    cell = new_code_cell("import atexit, os\n"
+                         "atexit.register(os.write, 2, b'the kernel ran its exit handlers')")
+    seen = {}
+    for shutdown in ("graded", "graceful"):
+        config = grading.worker._execution_config(settings)
+        if shutdown == "graceful":
+            config.Execute.shutdown_kernel = "graceful"
+        nb = new_notebook(cells=[copy.deepcopy(cell)],
+                          metadata={"kernelspec": {"name": "python3", "language": "python",
+                                                   "display_name": "Python 3"}})
+        step(config=config).preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+        time.sleep(0.5)  # what the kernel wrote reaches the capture
+        seen[shutdown] = "exit handlers" in capfd.readouterr().err
+    assert seen == {"graded": False, "graceful": True}
 
 
 def test_notebooks_are_graded_in_the_grading_profile_unless_a_variable_names_another(

@@ -270,23 +270,31 @@ def main(argv: Sequence[str]) -> int:
 
 
 def _execution_config(sandbox: Mapping[str, Any] | None) -> Any:
-    """How the notebook runs: its kernel in the sandbox, or, unsandboxed, outputs capped."""
+    """How the notebook runs: its kernel in the sandbox, or, unsandboxed, outputs capped;
+    either way the kernel is stopped at once when the last cell has run.
+
+    A kernel asked to shut down politely runs Python's own shutdown first: 1.3 s for one
+    that has imported TensorFlow, against 0.1 s to stop it (measured on a sandboxed
+    kernel). Nothing a kernel does after its last cell counts for the grade.
+    """
     from traitlets.config import Config
 
     from course_utils.instructor.grading import sandbox as sandboxing
 
     if sandbox:
-        return sandboxing.sandbox_config(sandboxing.Limits(**sandbox["limits"]))
-    from nbgrader.converters import Autograde
-    from nbgrader.preprocessors import IgnorePattern
+        config = sandboxing.sandbox_config(sandboxing.Limits(**sandbox["limits"]))
+    else:
+        from nbgrader.converters import Autograde
+        from nbgrader.preprocessors import IgnorePattern
 
-    steps: list[type] = []
-    for step in Autograde.class_traits()["autograde_preprocessors"].default():
-        steps.append(step)
-        if step is IgnorePattern:
-            steps.append(sandboxing.LimitOutputBytes)
-    config = Config()
-    config.Autograde.autograde_preprocessors = steps
+        steps: list[type] = []
+        for step in Autograde.class_traits()["autograde_preprocessors"].default():
+            steps.append(step)
+            if step is IgnorePattern:
+                steps.append(sandboxing.LimitOutputBytes)
+        config = Config()
+        config.Autograde.autograde_preprocessors = steps
+    config.Execute.shutdown_kernel = "immediate"
     return config
 
 
