@@ -44,6 +44,7 @@ class DaskCluster:
 
     address: str
     workers: list[subprocess.Popen]
+    folder: Path  # the scheduler's and workers' logs and local directories
 
 
 @contextlib.contextmanager
@@ -81,7 +82,7 @@ def dask_cluster(folder: Path, workers: int, *,
 
         with distributed.Client(address, set_as_default=False, timeout=30) as client:
             client.wait_for_workers(workers, timeout=120)
-        yield DaskCluster(address, nannies)
+        yield DaskCluster(address, nannies, folder)
     finally:
         for proc in reversed(started):
             _stop(proc)
@@ -122,10 +123,10 @@ class Kill:
 class WorkerKiller(threading.Thread):
     """SIGKILL the ``dask worker`` that grades a submission, ``times`` times.
 
-    It waits until the supervisor of a submission (``python -m
-    course_utils.instructor.grading.cluster FOLDER ...``) has run ``after`` seconds, so the
-    worker dies mid-submission, kills the nanny and its worker process (no restart: the
-    machine is gone), then checks that what the worker had started dies with it.
+    It waits until the grading process of a submission (the one the worker's supervisor
+    started in the submission's job folder) has run ``after`` seconds, so the worker dies
+    mid-submission, kills the nanny and its worker process (no restart: the machine is
+    gone), then checks that what the worker had started dies with it.
     """
 
     def __init__(self, nannies: list[subprocess.Popen], times: int, after: float) -> None:
@@ -148,10 +149,9 @@ class WorkerKiller(threading.Thread):
         family = worker.children(recursive=True)
         for proc in family:
             with contextlib.suppress(psutil.Error):
-                cmd = proc.cmdline()
-                if ("course_utils.instructor.grading.cluster" in cmd
+                folder = Path(proc.cwd())
+                if ((folder / "job.json").is_file()
                         and time.time() - proc.create_time() >= self.after):
-                    folder = Path(cmd[cmd.index("course_utils.instructor.grading.cluster") + 1])
                     student = json.loads((folder / "job.json").read_text())["student"]
                     nanny.kill()  # SIGKILL: the machine is gone
                     worker.kill()
@@ -290,6 +290,15 @@ def test_a_class_graded_on_the_cluster_gets_the_scores_of_a_local_grading(
     assert sorted(s for s, _, _ in calls) == ["ada", "alan", "grace"]
     assert [(done, total) for _, done, total in calls] == [(1, 3), (2, 3), (3, 3)]
     assert not (tmp_path / "out" / ".work").exists()
+    # Each worker thread starts one supervisor and grades all its jobs with it: three
+    # submissions on two one-thread workers, at most two supervisors, all still running.
+    supervisors = sorted(two_workers.folder.rglob("course-grade-supervisor-*.err"))
+    assert 1 <= len(supervisors) <= 2, [p.name for p in supervisors]
+    started = [p.cmdline() for nanny in two_workers.workers
+               for p in psutil.Process(nanny.pid).children(recursive=True)]
+    running = [cmd for cmd in started
+               if "course_utils.instructor.grading.cluster" in cmd and "--serve" in cmd]
+    assert len(running) == len(supervisors), started
 
 
 @pytest.mark.slow

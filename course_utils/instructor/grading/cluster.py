@@ -10,10 +10,15 @@ How a submission travels (:func:`run_jobs`):
    the lesson's course files, a gradebook copy, the submission, ``job.json``) and sends it
    as one task, the folder packed into a gzipped tar in memory (:func:`pack_folder`);
 2. on whichever Dask worker runs the task, :func:`grade_packed_job` unpacks it into the
-   worker's scratch folder and grades it with :func:`~course_utils.instructor.grading.worker.run_job`
-   (the sandboxed kernel, the wall-clock guard) inside a small supervisor process that
-   dies with the Dask worker (``PR_SET_PDEATHSIG``) and takes the grading process and
-   its kernel with it, so no orphan grading run lingers on a machine whose worker died;
+   worker's scratch folder and hands it to the worker's supervisor, which grades it with
+   :func:`~course_utils.instructor.grading.worker.run_job` (the sandboxed kernel, the
+   wall-clock guard). The supervisor is one long-lived process per Dask worker thread
+   (:class:`Supervisor`): Dask starts its workers as daemonic processes, which may not
+   start Python's forkserver, so the supervisor keeps the forkserver that has the
+   grading modules imported, and every job after the first starts without importing
+   them. It dies with the Dask worker (``PR_SET_PDEATHSIG``) and takes the grading
+   process and its kernel with it, so no orphan grading run lingers on a machine whose
+   worker died;
 3. only the files the grader records (:func:`result_files`) come back, as bytes, to the
    one process that writes the gradebook: it unpacks them into the local job folder and
    records them exactly as for a local run.
@@ -54,6 +59,7 @@ import functools
 import gzip
 import io as bytes_io
 import itertools
+import json
 import os
 import shutil
 import signal
@@ -207,7 +213,8 @@ def grade_packed_job(job: bytes, *, notebook_timeout: float, counter: str,
             return _answer("failed", (
                 f"not graded: the Dask worker at {worker.address} cannot sandbox the kernel "
                 f"({problem}); install bubblewrap on every worker"), 0.0, b"", worker.address)
-        status, message, seconds = _supervised(folder, scratch, notebook_timeout)
+        status, message, seconds = supervisor(Path(worker.local_directory)).grade(
+            folder, scratch / "outcome.json", notebook_timeout)
         log = folder / "worker.log"
         if log.is_file() and log.stat().st_size > LOG_BYTES:
             io.write_bytes(log, log.read_bytes()[-LOG_BYTES:])
@@ -279,26 +286,79 @@ def unpack(data: bytes, folder: str | os.PathLike[str], *,
     return written
 
 
-def _supervised(folder: Path, scratch: Path, notebook_timeout: float) -> tuple[str, str, float]:
-    """Run :func:`~course_utils.instructor.grading.worker.run_job` in a process that dies with us."""
-    outcome, errors = scratch / "outcome.json", scratch / "supervisor.err"
-    cmd = [sys.executable, "-m", "course_utils.instructor.grading.cluster", str(folder), str(outcome),
-           repr(float(notebook_timeout)), str(os.getpid())]
-    start = time.perf_counter()
-    with open(errors, "wb") as err:
-        proc = subprocess.Popen(cmd, cwd=folder, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
-        try:  # run_job has its own guard; this one only catches a supervisor that hangs
-            proc.wait(timeout=notebook_timeout + 300)
-        except subprocess.TimeoutExpired:
-            proc.terminate()  # its handler ends its whole family
-            proc.wait()
-    if not outcome.is_file():
-        tail = errors.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
-        return "failed", (f"the grading process on the Dask worker ended without a result "
-                          f"({tail[0][:300]})"), time.perf_counter() - start
-    found = io.read_json(outcome)
-    return found["status"], found["message"], float(found["seconds"])
+class Supervisor:
+    """The long-lived process that grades one Dask worker thread's jobs, one after another.
+
+    ``python -m course_utils.instructor.grading.cluster --serve PARENT`` (:func:`serve`)
+    reads one job a line on its standard input and answers a line when the job's outcome
+    is written; it dies with the worker process ``PARENT``. A supervisor that ends, or
+    that does not answer within the job's time plus a margin, is stopped with everything
+    it started, and the job fails with the end of its error log; the next job starts
+    another (:func:`supervisor`).
+    """
+
+    #: Seconds past a job's ``notebook_timeout`` before the supervisor counts as hung:
+    #: :func:`~course_utils.instructor.grading.worker.run_job` has its own guard.
+    MARGIN: Final = 300.0
+
+    def __init__(self, folder: Path) -> None:
+        self.errors = folder / f"course-grade-supervisor-{uuid.uuid4().hex[:8]}.err"
+        with open(self.errors, "wb") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "course_utils.instructor.grading.cluster", "--serve",
+                 str(os.getpid())], cwd=folder, stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=err, start_new_session=True)
+
+    def alive(self) -> bool:
+        """Whether the process still runs (and may take another job)."""
+        return self.proc.poll() is None
+
+    def grade(self, folder: Path, outcome: Path, notebook_timeout: float,
+              ) -> tuple[str, str, float]:
+        """Grade the job in ``folder``: ``(status, message, seconds)`` as ``run_job`` gives."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        start = time.perf_counter()
+        job = {"folder": str(folder), "outcome": str(outcome), "timeout": float(notebook_timeout)}
+        hung = threading.Timer(notebook_timeout + self.MARGIN, self.proc.terminate)
+        hung.start()
+        try:
+            self.proc.stdin.write(json.dumps(job).encode() + b"\n")
+            self.proc.stdin.flush()
+            answered = self.proc.stdout.readline()
+        except OSError:  # it ended before it read the job
+            answered = b""
+        finally:
+            hung.cancel()
+        if not answered:
+            self.stop()
+        if not outcome.is_file():
+            tail = self.errors.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
+            return "failed", (f"the grading process on the Dask worker ended without a result "
+                              f"({tail[0][:300]})"), time.perf_counter() - start
+        found = io.read_json(outcome)
+        return found["status"], found["message"], float(found["seconds"])
+
+    def stop(self) -> None:
+        """End the process (its SIGTERM handler ends everything it started) and wait."""
+        if self.alive():
+            self.proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=30)
+        if self.alive():
+            self.proc.kill()
+            self.proc.wait()
+
+
+_SUPERVISORS = threading.local()
+
+
+def supervisor(folder: Path) -> Supervisor:
+    """This thread's :class:`Supervisor`, started in ``folder`` (the Dask worker's local
+    directory) if it has none running."""
+    current = getattr(_SUPERVISORS, "current", None)
+    if current is None or not current.alive():
+        current = _SUPERVISORS.current = Supervisor(folder)
+    return current
 
 
 def _count_start(counter: str, name: str) -> int:
@@ -419,19 +479,36 @@ def _end_family(signum: int, frame: Any) -> None:
     os._exit(128 + signum)
 
 
-def main(argv: Sequence[str]) -> int:
-    """The supervisor: ``python -m course_utils.instructor.grading.cluster FOLDER OUTCOME TIMEOUT PARENT``."""
+def serve(parent: int) -> int:
+    """The supervisor's loop (:class:`Supervisor`): grade each job read on standard input.
+
+    A job is a line of JSON, ``{"folder", "outcome", "timeout"}``; its ``(status, message,
+    seconds)`` go to the file ``outcome``, then a line to standard output says it is done.
+    Ends when its input ends, or with the worker process ``parent``.
+    """
     from course_utils.instructor.grading.worker import run_job
 
-    if len(argv) != 4:
-        print("usage: python -m course_utils.instructor.grading.cluster FOLDER OUTCOME TIMEOUT PARENT "
+    _die_with(parent)
+    answers = os.fdopen(os.dup(1), "w")  # the one channel back; anything printed goes to
+    os.dup2(2, 1)                        # the error log instead
+    for line in sys.stdin:
+        job = json.loads(line)
+        status, message, seconds = run_job(Path(job["folder"]),
+                                           notebook_timeout=float(job["timeout"]))
+        io.write_json(Path(job["outcome"]), {"status": status, "message": message,
+                                             "seconds": seconds})
+        answers.write("done\n")
+        answers.flush()
+    return 0
+
+
+def main(argv: Sequence[str]) -> int:
+    """``python -m course_utils.instructor.grading.cluster --serve PARENT``: :func:`serve`."""
+    if len(argv) != 2 or argv[0] != "--serve" or not argv[1].isdigit():
+        print("usage: python -m course_utils.instructor.grading.cluster --serve PARENT "
               "(started by course grade on a Dask worker)", file=sys.stderr)
         return 2
-    folder, outcome, timeout, parent = Path(argv[0]), Path(argv[1]), float(argv[2]), int(argv[3])
-    _die_with(parent)
-    status, message, seconds = run_job(folder, notebook_timeout=timeout)
-    io.write_json(outcome, {"status": status, "message": message, "seconds": seconds})
-    return 0
+    return serve(int(argv[1]))
 
 
 if __name__ == "__main__":
