@@ -13,7 +13,7 @@ How a submission travels (:func:`run_jobs`):
    worker's scratch folder and hands it to the worker's supervisor, which grades it with
    :func:`~course_utils.instructor.grading.worker.run_job` (the sandboxed kernel, the
    wall-clock guard). The supervisor is one long-lived process per Dask worker thread
-   (:class:`Supervisor`): Dask starts its workers as daemonic processes, which may not
+   (:class:`_Supervisor`): Dask starts its workers as daemonic processes, which may not
    start Python's forkserver, so the supervisor keeps the forkserver that has the
    grading modules imported, and every job after the first starts without importing
    them. It dies with the Dask worker (``PR_SET_PDEATHSIG``) and takes the grading
@@ -213,7 +213,7 @@ def grade_packed_job(job: bytes, *, notebook_timeout: float, counter: str,
             return _answer("failed", (
                 f"not graded: the Dask worker at {worker.address} cannot sandbox the kernel "
                 f"({problem}); install bubblewrap on every worker"), 0.0, b"", worker.address)
-        status, message, seconds = supervisor(Path(worker.local_directory)).grade(
+        status, message, seconds = _supervisor(Path(worker.local_directory)).grade(
             folder, scratch / "outcome.json", notebook_timeout)
         log = folder / "worker.log"
         if log.is_file() and log.stat().st_size > LOG_BYTES:
@@ -286,15 +286,15 @@ def unpack(data: bytes, folder: str | os.PathLike[str], *,
     return written
 
 
-class Supervisor:
+class _Supervisor:
     """The long-lived process that grades one Dask worker thread's jobs, one after another.
 
-    ``python -m course_utils.instructor.grading.cluster --serve PARENT`` (:func:`serve`)
+    ``python -m course_utils.instructor.grading.cluster --serve PARENT`` (:func:`_serve`)
     reads one job a line on its standard input and answers a line when the job's outcome
     is written; it dies with the worker process ``PARENT``. A supervisor that ends, or
     that does not answer within the job's time plus a margin, is stopped with everything
     it started, and the job fails with the end of its error log; the next job starts
-    another (:func:`supervisor`).
+    another (:func:`_supervisor`).
     """
 
     #: Seconds past a job's ``notebook_timeout`` before the supervisor counts as hung:
@@ -352,12 +352,12 @@ class Supervisor:
 _SUPERVISORS = threading.local()
 
 
-def supervisor(folder: Path) -> Supervisor:
-    """This thread's :class:`Supervisor`, started in ``folder`` (the Dask worker's local
+def _supervisor(folder: Path) -> _Supervisor:
+    """This thread's :class:`_Supervisor`, started in ``folder`` (the Dask worker's local
     directory) if it has none running."""
     current = getattr(_SUPERVISORS, "current", None)
     if current is None or not current.alive():
-        current = _SUPERVISORS.current = Supervisor(folder)
+        current = _SUPERVISORS.current = _Supervisor(folder)
     return current
 
 
@@ -479,8 +479,8 @@ def _end_family(signum: int, frame: Any) -> None:
     os._exit(128 + signum)
 
 
-def serve(parent: int) -> int:
-    """The supervisor's loop (:class:`Supervisor`): grade each job read on standard input.
+def _serve(parent: int) -> int:
+    """The supervisor's loop (:class:`_Supervisor`): grade each job read on standard input.
 
     A job is a line of JSON, ``{"folder", "outcome", "timeout"}``; its ``(status, message,
     seconds)`` go to the file ``outcome``, then a line to standard output says it is done.
@@ -508,7 +508,7 @@ def main(argv: Sequence[str]) -> int:
         print("usage: python -m course_utils.instructor.grading.cluster --serve PARENT "
               "(started by course grade on a Dask worker)", file=sys.stderr)
         return 2
-    return serve(int(argv[1]))
+    return _serve(int(argv[1]))
 
 
 if __name__ == "__main__":
