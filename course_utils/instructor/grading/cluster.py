@@ -318,6 +318,7 @@ class _Supervisor:
         """Grade the job in ``folder``: ``(status, message, seconds)`` as ``run_job`` gives."""
         assert self.proc.stdin is not None and self.proc.stdout is not None
         start = time.perf_counter()
+        logged = self.errors.stat().st_size  # what earlier jobs left in the error log
         job = {"folder": str(folder), "outcome": str(outcome), "timeout": float(notebook_timeout)}
         hung = threading.Timer(notebook_timeout + self.MARGIN, self.proc.terminate)
         hung.start()
@@ -332,7 +333,10 @@ class _Supervisor:
         if not answered:
             self.stop()
         if not outcome.is_file():
-            tail = self.errors.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
+            with open(self.errors, "rb") as log:  # this job's lines only
+                log.seek(logged)
+                tail = (log.read().decode(errors="replace").strip().splitlines()[-1:]
+                        or ["no output"])
             return "failed", (f"the grading process on the Dask worker ended without a result "
                               f"({tail[0][:300]})"), time.perf_counter() - start
         found = io.read_json(outcome)
