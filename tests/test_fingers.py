@@ -187,7 +187,8 @@ def test_load_fingers_reads_an_exported_folder_like_the_real_set(tmp_path):
         tmp_path / "real", {"train": (x, y), "test": (x_test, y_test)}
     )
     tiny = profiles.Profile(name="tiny", image_size=16, train_size=36, val_size=12, test_size=100,
-                            batch_size=8, epochs=1, short_epochs=1, few_shot_per_class=2, seed=3)
+                            batch_size=8, epochs=1, short_epochs=1, few_shot_per_class=2,
+                            few_shot_epochs=2, seed=3)
     data = fingers.load_fingers(tiny, data_dir=folder)
     assert data.image_size == 16
     # 96 training images are more than 36 + 12: a stratified subsample of 48, split 36 / 12.

@@ -8,7 +8,7 @@ from course_utils.runtime import profiles
 def test_profiles_grow_from_grading_to_gpu():
     grading, smoke, cpu, gpu = (profiles.PROFILES[n] for n in ("grading", "smoke", "cpu", "gpu"))
     for field in ("image_size", "train_size", "val_size", "test_size", "epochs", "short_epochs",
-                  "few_shot_per_class"):
+                  "few_shot_per_class", "few_shot_epochs"):
         values = [getattr(p, field) for p in (grading, smoke, cpu, gpu)]
         assert values == sorted(values), f"{field}: {values}"
     assert smoke.input_shape == (smoke.image_size, smoke.image_size, 1)
@@ -20,7 +20,7 @@ def test_the_grading_profile_keeps_what_the_lessons_need():
     assert grading.name == profiles.GRADING == "grading"
     assert (grading.image_size, grading.seed) == (smoke.image_size, smoke.seed), (
         "answers that read a lesson's globals see the shapes and seeds they see in smoke")
-    assert 10 * grading.short_epochs // 4 >= 3, "lesson 02 reads a trend from three epochs"
+    assert grading.few_shot_epochs > 3, "lesson 02's early stopping waits 3 epochs for progress"
     assert min(grading.val_size, grading.test_size) >= 12, "every class in validation and test"
     assert grading.train_size >= 10 and grading.train_size // grading.batch_size >= 2
     assert grading.few_shot_per_class >= 1

@@ -199,7 +199,7 @@ def test_with_little_labelled_data_both_transfer_methods_beat_training_from_scra
                                 image_size=SMOKE.image_size, seed=seed)
     x_test, y_test = fingers.make_fingers(SMOKE.test_size, image_size=SMOKE.image_size,
                                           seed=seed + 2)
-    epochs = 10 * SMOKE.short_epochs
+    epochs = SMOKE.few_shot_epochs
     accuracy = transfer.compare_methods(
         x, y, x_test, y_test, batch_size=SMOKE.batch_size, head_epochs=epochs,
         fine_epochs=epochs, seed=seed,

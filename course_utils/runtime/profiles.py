@@ -67,6 +67,8 @@ class Profile:
     short_epochs: epochs of each run in a lesson that compares several runs.
     few_shot_per_class: labelled images per class in the small-data lessons
         (overfitting, transfer learning).
+    few_shot_epochs: epochs of every run on those few images (lessons 02 and 04), where an
+        epoch is a batch or two and a run's cost is the number of epochs, not the data.
     repeats: how many seeds a comparison of training runs repeats every run over
         (:attr:`comparison_seeds`); a spread needs two, the lessons' claims are made at
         three (``cpu`` and ``gpu``).
@@ -82,6 +84,7 @@ class Profile:
     epochs: int
     short_epochs: int
     few_shot_per_class: int
+    few_shot_epochs: int
     repeats: int = 3
     seed: int = 42
 
@@ -114,8 +117,8 @@ GRADING: Final = "grading"
 #:   saves no measurable time (a run's cost is building and tracing its models), and an
 #:   answer that reads a lesson's globals (``INPUT_SHAPE``, its base network) sees the
 #:   shapes it sees in ``smoke``;
-#: - ``epochs`` and ``short_epochs`` stay 2: lesson 02 reads a trend from
-#:   ``10 * short_epochs // 4`` epochs and needs three; a second epoch costs milliseconds;
+#: - ``epochs`` and ``short_epochs`` stay 2, ``few_shot_epochs`` 6, the ``smoke`` values: a
+#:   second epoch costs milliseconds, and a run on a dozen images is as long as its epochs;
 #: - ``train_size`` 48 (four images per class; lesson 05's tiny-subset check takes 10),
 #:   ``val_size`` and ``test_size`` 24 (two per class: lesson 00's stratified split and its
 #:   test-set figures need every class), ``batch_size`` 16 (three batches an epoch);
@@ -127,19 +130,21 @@ GRADING: Final = "grading"
 PROFILES: Final[Mapping[str, Profile]] = {
     "smoke": Profile(
         name="smoke", image_size=32, train_size=480, val_size=120, test_size=120,
-        batch_size=32, epochs=2, short_epochs=2, few_shot_per_class=5, repeats=2,
+        batch_size=32, epochs=2, short_epochs=2, few_shot_per_class=5, few_shot_epochs=6,
+        repeats=2,
     ),
     "cpu": Profile(
         name="cpu", image_size=64, train_size=6000, val_size=1200, test_size=1200,
-        batch_size=64, epochs=6, short_epochs=6, few_shot_per_class=15,
+        batch_size=64, epochs=6, short_epochs=6, few_shot_per_class=15, few_shot_epochs=60,
     ),
     "gpu": Profile(
         name="gpu", image_size=128, train_size=18000, val_size=3600, test_size=3600,
-        batch_size=128, epochs=20, short_epochs=10, few_shot_per_class=20,
+        batch_size=128, epochs=20, short_epochs=10, few_shot_per_class=20, few_shot_epochs=100,
     ),
     GRADING: Profile(
         name=GRADING, image_size=32, train_size=48, val_size=24, test_size=24,
-        batch_size=16, epochs=2, short_epochs=2, few_shot_per_class=1, repeats=2,
+        batch_size=16, epochs=2, short_epochs=2, few_shot_per_class=1, few_shot_epochs=6,
+        repeats=2,
     ),
 }
 
