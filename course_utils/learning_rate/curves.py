@@ -113,10 +113,10 @@ def record_loss_curves(profile: Any = "cpu", rates: Mapping[float, str] = CURVE_
     """Train lesson 01's CNN once per rate and seed: the record :func:`load_loss_curves` reads.
 
     The set-up is the lesson's: a CNN of 2 blocks of 8 and 16 filters, SGD with momentum
-    0.9, ``max(profile.short_epochs, 3)`` epochs of at most 25 batches from at most a third of
-    the profile's training images, stopped when the loss turns NaN. Only the runs whose curve shows its rate's label clearly
-    (:func:`is_clear`) are kept; ``left_out`` names the others, ``recorded_with`` the
-    versions of the libraries that trained them. Writing the result as JSON to the asset
+    0.9, ``max(profile.short_epochs, 3)`` epochs of at most 25 batches from at most a third
+    of the profile's training images, stopped when the loss turns NaN. Only the runs whose
+    curve shows its rate's label clearly (:func:`is_clear`) are kept; ``left_out`` names
+    the others, ``recorded_with`` the versions of the libraries that trained them. Writing the result as JSON to the asset
     ships it (``io.write_json(path, record_loss_curves())``): a new TensorFlow or Keras
     can change a run at a rate that is too high, and then the curves are recorded again.
     """
