@@ -70,6 +70,20 @@ def test_settings_cell_holds_the_budget_and_the_rates():
     assert "profile.comparison_seeds" in settings, "the seeds come from the profile"
 
 
+def test_the_shipped_curves_are_recorded_with_the_run_budget_of_the_settings_cell():
+    """record_loss_curves trains the runs the lesson trains, in every profile."""
+    from course_utils.learning_rate import curves
+    from course_utils.runtime import profiles
+
+    code = [c for c in _master().cells if c.cell_type == "code"
+            and not c.metadata.get("nbgrader", {}).get("grade_id")]
+    for name, profile in profiles.PROFILES.items():
+        settings = {"profile": profile}
+        exec(code[0].source, settings)  # the settings cell: names and numbers, no training
+        budget = (settings["RUN_EPOCHS"], settings["RUN_SIZE"])
+        assert budget == curves._run_budget(profile), (name, budget)
+
+
 def _text(lesson_run) -> str:
     return lesson_run(LESSON).stream()
 

@@ -113,12 +113,12 @@ def record_loss_curves(profile: Any = "cpu", rates: Mapping[float, str] = CURVE_
     """Train lesson 01's CNN once per rate and seed: the record :func:`load_loss_curves` reads.
 
     The set-up is the lesson's: a CNN of 2 blocks of 8 and 16 filters, SGD with momentum
-    0.9, ``max(profile.short_epochs, 3)`` epochs of at most 25 batches from at most a third
-    of the profile's training images, stopped when the loss turns NaN. Only the runs whose
-    curve shows its rate's label clearly (:func:`is_clear`) are kept; ``left_out`` names
-    the others, ``recorded_with`` the versions of the libraries that trained them. Writing the result as JSON to the asset
-    ships it (``io.write_json(path, record_loss_curves())``): a new TensorFlow or Keras
-    can change a run at a rate that is too high, and then the curves are recorded again.
+    0.9, the lesson's epochs and images (:func:`_run_budget`), stopped when the loss turns
+    NaN. Only the runs whose curve shows its rate's label clearly (:func:`is_clear`) are
+    kept; ``left_out`` names the others, ``recorded_with`` the versions of the libraries
+    that trained them. Writing the result as JSON to the asset ships it
+    (``io.write_json(path, record_loss_curves())``): a new TensorFlow or Keras can change a
+    run at a rate that is too high, and then the curves are recorded again.
     """
     import keras
     import tensorflow as tf
@@ -128,8 +128,7 @@ def record_loss_curves(profile: Any = "cpu", rates: Mapping[float, str] = CURVE_
 
     profile = profiles.get_profile(profile) if isinstance(profile, str) else profile
     seeds = list(profile.comparison_seeds if seeds is None else seeds)
-    epochs = max(profile.short_epochs, 3)
-    size = min(profile.train_size // 3, 25 * profile.batch_size)
+    epochs, size = _run_budget(profile)
     data = fingers.load_fingers(profile, seed=profile.seed)
     x, y = data.x_train[:size], data.y_train[:size]
     initial = math.log(labels.NUM_CLASSES)
@@ -168,3 +167,9 @@ def record_loss_curves(profile: Any = "cpu", rates: Mapping[float, str] = CURVE_
             "curves": curves, "left_out": left_out}
 
 
+def _run_budget(profile: Any) -> tuple[int, int]:
+    """Epochs and training images of a run of lesson 01 in ``profile``: the rule of its
+    settings cell (``RUN_EPOCHS``, ``RUN_SIZE``), which ``tests/test_lesson01.py`` checks
+    against this one in every profile."""
+    return (max(profile.short_epochs, 3),
+            min(profile.train_size // 3, 25 * profile.batch_size))
