@@ -35,7 +35,9 @@ def setup_notebook(profile: str | None = None, *, report: bool = True) -> profil
     """Prepare a notebook session and return its runtime profile.
 
     Quiets TensorFlow's start-up log (and AutoGraph, which in an interactive session
-    echoes its warnings to the notebook), turns on GPU memory growth, makes Matplotlib
+    echoes its warnings to the notebook), turns on GPU memory growth, switches
+    TensorFlow's graph optimizer on or off as the profile says
+    (:attr:`~course_utils.runtime.profiles.Profile.optimize_graphs`), makes Matplotlib
     figures returned by the course helpers display as PNG, and (``report=True``)
     prints the device report with :func:`print_setup_report`. ``profile`` forces a
     profile; by default :func:`course_utils.runtime.profiles.choose_profile` picks it from the
@@ -60,6 +62,8 @@ def setup_notebook(profile: str | None = None, *, report: bool = True) -> profil
     if profile is None:
         profile = profiles.choose_profile()
     chosen = profiles.get_profile(profile)
+    tf.config.optimizer.set_experimental_options(
+        {"disable_meta_optimizer": not chosen.optimize_graphs})
     _display_figures_as_png()
     if report:
         print_setup_report(chosen, devices)

@@ -92,3 +92,26 @@ def test_profiles_module_imports_nothing_of_course_utils_at_module_level():
     imported = [node for node in tree.body if isinstance(node, ast.Import | ast.ImportFrom)]
     names = [ast.unparse(node) for node in imported if "course_utils" in ast.unparse(node)]
     assert names == [], f"profiles should be a pure rule, but imports {names}"
+
+
+def test_setup_notebook_switches_graph_optimization_as_the_profile_says():
+    """Only the tiny profiles turn Grappler off; a later set-up for another profile turns it
+    back on (a fresh interpreter: the setting is global to TensorFlow)."""
+    import subprocess
+    import sys
+
+    assert [p.name for p in profiles.PROFILES.values() if not p.optimize_graphs] == [
+        "smoke", "grading"]
+    script = (
+        "from course_utils import notebook\n"
+        "import tensorflow as tf\n"
+        "for name in ('smoke', 'cpu', 'grading', 'gpu'):\n"
+        "    notebook.setup_notebook(name, report=False)\n"
+        "    options = tf.config.optimizer.get_experimental_options()\n"
+        "    print(name, options.get('disable_meta_optimizer', False))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["smoke", "True", "cpu", "False", "grading", "True",
+                                   "gpu", "False"], done.stdout

@@ -18,7 +18,7 @@ Examples
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -219,10 +219,10 @@ def check_tiny_subset_overfit(
 
     losses: list[float] = []
     accuracy: list[float] = []
-    batches = [(x_small, y_small)] if pipeline is None else pipeline(x_small, y_small)
+    epochs = _epochs([(x_small, y_small)] if pipeline is None else pipeline(x_small, y_small))
     for _ in range(max_steps):  # one epoch: one batch unless the pipeline makes several
         values, right, seen = [], 0.0, 0
-        for xb, yb in batches:
+        for xb, yb in next(epochs):
             value, correct = train_step(tf.constant(xb), tf.constant(yb))
             values.append(float(value))
             right += float(correct)
@@ -433,6 +433,27 @@ def check_dead_units(
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _epochs(batches: Any) -> Iterator[Any]:
+    """Each epoch's batches of ``batches`` (a list, or a ``tf.data.Dataset``), without end.
+
+    A dataset of known length is read through one iterator of ``batches.repeat()``, that
+    many batches an epoch: a new iterator for every epoch (what ``for b in dataset`` makes)
+    costs more than a training step of a small network, for shuffling pipelines about
+    15 ms. Each repetition reshuffles as a new iteration would. A dataset of unknown length
+    is iterated afresh every epoch.
+
+    >>> [len(epoch) for epoch, _ in zip(_epochs([1, 2]), range(3))]
+    [2, 2, 2]
+    """
+    length = int(batches.cardinality()) if hasattr(batches, "cardinality") else -1
+    if length > 0:
+        stream = iter(batches.repeat())
+        while True:
+            yield [next(stream) for _ in range(length)]
+    while True:
+        yield batches
 
 
 def _cross_entropy(y: np.ndarray, scores: np.ndarray, *, from_logits: bool) -> float:

@@ -73,6 +73,13 @@ class Profile:
         (:attr:`comparison_seeds`); a spread needs two, the lessons' claims are made at
         three (``cpu`` and ``gpu``).
     seed: the course's default random seed.
+    optimize_graphs: whether TensorFlow's graph optimizer (Grappler) rewrites every traced
+        function before its first call. The rewrites pay off over many training steps; the
+        tiny profiles (``smoke``, ``grading``) build and trace a new function for almost every
+        check and train it for a few dozen steps, so there they are switched off, which makes
+        lesson 05 about a tenth faster and changes no printed figure beyond rounding
+        (``benchmarks/bench_lessons.py`` measures it).
+        :func:`course_utils.notebook.setup_notebook` applies it.
     """
 
     name: str
@@ -87,6 +94,7 @@ class Profile:
     few_shot_epochs: int
     repeats: int = 3
     seed: int = 42
+    optimize_graphs: bool = True
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -102,7 +110,7 @@ class Profile:
         """
         return tuple(range(self.seed, self.seed + self.repeats))
 
-    def as_dict(self) -> dict[str, int | str]:
+    def as_dict(self) -> dict[str, int | str | bool]:
         """The profile as a plain dictionary (for JSON run records)."""
         return dataclasses.asdict(self)
 
@@ -123,7 +131,8 @@ GRADING: Final = "grading"
 #:   ``val_size`` and ``test_size`` 24 (two per class: lesson 00's stratified split and its
 #:   test-set figures need every class), ``batch_size`` 16 (three batches an epoch);
 #: - ``few_shot_per_class`` 1: twelve images in lessons 00, 02 and 04's small-data runs;
-#: - ``repeats`` 2: the fewest seeds that give a spread.
+#: - ``repeats`` 2: the fewest seeds that give a spread;
+#: - ``optimize_graphs`` off, as in ``smoke``: runs this short never earn the graph rewrites back.
 #:
 #: Lesson 04 asks for ImageNet weights in every profile but ``smoke``; a graded kernel has
 #: no network (the sandbox), so it falls back to the course's base at once.
@@ -131,7 +140,7 @@ PROFILES: Final[Mapping[str, Profile]] = {
     "smoke": Profile(
         name="smoke", image_size=32, train_size=480, val_size=120, test_size=120,
         batch_size=32, epochs=2, short_epochs=2, few_shot_per_class=5, few_shot_epochs=6,
-        repeats=2,
+        repeats=2, optimize_graphs=False,
     ),
     "cpu": Profile(
         name="cpu", image_size=64, train_size=6000, val_size=1200, test_size=1200,
@@ -144,7 +153,7 @@ PROFILES: Final[Mapping[str, Profile]] = {
     GRADING: Profile(
         name=GRADING, image_size=32, train_size=48, val_size=24, test_size=24,
         batch_size=16, epochs=2, short_epochs=2, few_shot_per_class=1, few_shot_epochs=6,
-        repeats=2,
+        repeats=2, optimize_graphs=False,
     ),
 }
 
