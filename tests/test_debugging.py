@@ -12,6 +12,7 @@ The claims of lesson 05 (issue 8), with fixed seeds at smoke size:
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import subprocess
@@ -288,6 +289,23 @@ def test_tiny_subset_fails_when_a_pipeline_shuffles_labels_apart_from_images(dat
     result = debugging.check_tiny_subset_overfit(_small_cnn(), x, y, pipeline=buggy_pipeline)
     assert not result.passed and result.details["loss"][-1] > 0.5
     assert "labels belong to their images" in result.message
+
+
+def test_tiny_subset_reads_a_pipeline_epoch_by_epoch_whatever_its_batches():
+    """The check reads a pipeline of known length through one repeated iterator: every
+    epoch it must still see each sample once, a new order when the pipeline reshuffles,
+    and a pipeline of unknown length must be read whole every epoch."""
+    from course_utils.debugging.checks import _epochs
+
+    samples = tf.data.Dataset.range(10)
+    shuffled = samples.shuffle(10, seed=3).batch(4)  # 3 batches: 4, 4 and 2 samples
+    epochs = [np.concatenate([b.numpy() for b in batches])
+              for batches in itertools.islice(_epochs(shuffled), 4)]
+    assert all(sorted(e.tolist()) == list(range(10)) for e in epochs), epochs
+    assert len({tuple(e) for e in epochs}) > 1, "the pipeline reshuffles every epoch"
+    unknown = samples.filter(lambda v: v % 2 == 0).batch(4)  # cardinality unknown
+    read = [[b.numpy().tolist() for b in batches] for batches in itertools.islice(_epochs(unknown), 2)]
+    assert read == [[[0, 2, 4, 6], [8]]] * 2, read
 
 
 def test_tiny_subset_fails_when_the_network_is_frozen_but_its_head(data):

@@ -444,8 +444,9 @@ def _epochs(batches: Any) -> Iterator[Any]:
     15 ms. Each repetition reshuffles as a new iteration would. A dataset of unknown length
     is iterated afresh every epoch.
 
-    >>> [len(epoch) for epoch, _ in zip(_epochs([1, 2]), range(3))]
-    [2, 2, 2]
+    >>> epochs = _epochs([(1, 2)])  # a list is every epoch's batches
+    >>> next(epochs), next(epochs)
+    ([(1, 2)], [(1, 2)])
     """
     length = int(batches.cardinality()) if hasattr(batches, "cardinality") else -1
     if length > 0:
