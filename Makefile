@@ -5,10 +5,6 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 EXTRAS ?= cpu,course,dev,postgres,cluster
-# make test's pytest workers (pytest-xdist). Most of a test's time is one Python process
-# (a kernel, a browser, a grader) waiting on one core, so two workers use both cores of a
-# two-core machine; tests that share an expensive fixture stay in one worker (conftest.py).
-TEST_WORKERS ?= 2
 
 .PHONY: demo test claims lint lab lab-args bench browser postgres sandbox clean help
 help:
@@ -29,7 +25,7 @@ demo: $(STAMP)
 	$(VENV)/bin/course demo
 
 test: $(STAMP) lint browser postgres sandbox
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(PY) -m pytest
 
 # What each lesson's text says its runs show, checked on runs in the cpu profile (the
 # profile of laptops, JupyterHub and Colab's default): about 6 minutes a lesson. Also

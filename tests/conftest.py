@@ -152,35 +152,13 @@ def _run_headless(path: Path, profile: str) -> _lab.LabRun:
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests marked ``claims`` hold in the cpu profile: `make claims` runs them.
-
-    ``make test`` runs the suite in two pytest-xdist workers (``--dist loadgroup``), and a
-    session fixture runs once in every worker that uses it. So the tests that share an
-    expensive one go to one worker: every test of a lesson's run in JupyterLab
-    (``lesson_run``, ``lab``) to one, and the grading tests of each lesson (the class graded
-    in ``test_grading.py``'s ``run``) to one per lesson. The rest go where a worker is free.
-    """
-    for item in items:
-        group = _worker_group(item)
-        if group:
-            item.add_marker(pytest.mark.xdist_group(group))
+    """Tests marked ``claims`` hold in the cpu profile: `make claims` runs them."""
     if CLAIMS_PROFILE:
         return
     left_out = [item for item in items if item.get_closest_marker("claims")]
     if left_out:
         config.hook.pytest_deselected(items=left_out)
         items[:] = [item for item in items if not item.get_closest_marker("claims")]
-
-
-def _worker_group(item) -> str | None:
-    """The xdist group of ``item`` (see ``pytest_collection_modifyitems``), or ``None``."""
-    fixtures = set(getattr(item, "fixturenames", ()))
-    if fixtures & {"lesson_run", "lab"}:
-        return "jupyterlab"
-    callspec = getattr(item, "callspec", None)
-    if "run" in fixtures and callspec is not None and "run" in callspec.params:
-        return f"graded-{callspec.params['run']}"
-    return None
 
 
 @pytest.fixture(scope="session", autouse=True)
