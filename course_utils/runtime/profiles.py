@@ -76,9 +76,9 @@ class Profile:
     optimize_graphs: whether TensorFlow's graph optimizer (Grappler) rewrites every traced
         function before its first call. The rewrites pay off over many training steps; the
         tiny profiles (``smoke``, ``grading``) build and trace a new function for almost every
-        check and train it for a few dozen steps, so there they are switched off: lessons 02
-        and 05 then run about a tenth faster (``benchmarks/bench_lessons.py``). The
-        operations are the same, so results differ at most in floating-point rounding.
+        check and train it for a few dozen steps, so there they are switched off: lesson 05,
+        which traces the most, then runs 5 to 10 % faster (``benchmarks/bench_lessons.py``).
+        The operations are the same, so results differ at most in floating-point rounding.
         :func:`course_utils.notebook.setup_notebook` applies it.
     """
 
