@@ -264,6 +264,28 @@ def test_initial_loss_flags_a_huge_last_layer_scale(data):
     assert "last layer" in result.message
 
 
+def test_initial_loss_is_the_inference_mode_cross_entropy_and_names_data_that_do_not_match():
+    rng = np.random.default_rng(8)
+    x = rng.random((300, 6)).astype("float32")
+    y = rng.integers(0, 4, size=300)
+    model = keras.Sequential([
+        keras.Input((6,)),
+        keras.layers.Dense(8, activation="relu",
+                           kernel_initializer=keras.initializers.GlorotUniform(seed=1)),
+        keras.layers.Dropout(0.9, seed=2),  # would change every loss in training mode
+        keras.layers.Dense(4, activation="softmax",
+                           kernel_initializer=keras.initializers.GlorotUniform(seed=3)),
+    ])
+    scores = model.predict(x, verbose=0).astype(np.float64)
+    expected = float(-np.mean(np.log(scores[np.arange(300), y])))
+    result = debugging.check_initial_loss(model, x, y)
+    assert abs(result.details["losses"][0] - expected) < 1e-6
+    with pytest.raises(ValueError, match=r"y: expected 300 labels \(one per sample\), got 299"):
+        debugging.check_initial_loss(model, x, y[:-1])
+    with pytest.raises(ValueError, match=r"x: expected at least one sample, got none \(shape \(0, 6\)\)"):
+        debugging.check_initial_loss(model, x[:0], y[:0])
+
+
 # --------------------------------------------------------------------------- tiny subset
 
 

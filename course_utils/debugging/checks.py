@@ -113,6 +113,8 @@ def check_initial_loss(
                          f"{type(model).__name__}")
     x = as_sample_array(x, "x")
     y = np.asarray(y)
+    if len(x) == 0:  # Keras' predict fails on no samples with an error that names none
+        raise ValueError(f"x: expected at least one sample, got none (shape {x.shape})")
     losses = []
     num_classes = 0
     for net in built:
