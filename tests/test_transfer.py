@@ -266,6 +266,11 @@ def test_figures_show_the_table_and_the_comparison():
     assert sum(t in transfer.METHODS for t in texts) == 4
     bars = transfer.plot_accuracy_comparison({"from scratch": 0.2, "fine-tuning": 0.55}, chance=1 / 12)
     assert [p.get_height() for p in bars.axes[0].patches] == [0.2, 0.55]
+    spread = transfer.plot_accuracy_comparison(
+        {"scratch": (0.573, 0.054), "tuned": (0.707, 0.005), "same every seed": (0.642, 0.0),
+         "one run": 0.5})
+    assert [t.get_text() for t in spread.axes[0].texts] == [
+        "57.3% ± 5.4", "70.7% ± 0.5", "64.2% ± 0.0", "50.0%"]
     with pytest.raises(ValueError, match="values in \\[0, 1\\]"):
         transfer.plot_accuracy_comparison({"x": 55.0})
 

@@ -30,8 +30,10 @@ def plot_accuracy_comparison(
 
     A value is an accuracy, or a pair ``(mean, spread)`` over seeds
     (:func:`course_utils.training.final_over_seeds`): the spread is drawn as an error
-    bar of one standard deviation either way. ``chance`` (e.g. ``1 / 12``) draws the
-    chance level as a dashed line.
+    bar of one standard deviation either way. Each bar is labelled with its accuracy in
+    percent to one decimal, as the lessons print it, and a pair with its spread (``± 0.0``
+    where every seed gave the same). ``chance`` (e.g. ``1 / 12``) draws the chance level as
+    a dashed line.
 
     Examples
     --------
@@ -55,8 +57,10 @@ def plot_accuracy_comparison(
     ax = fig.add_subplot()
     bars = ax.bar(names, values, color="#4c72b0", yerr=spreads if any(spreads) else None,
                   capsize=4)
-    for bar, value, spread in zip(bars, values, spreads, strict=True):
-        text = f"{value:.0%}" + (f" ± {100 * spread:.0f}" if spread else "")
+    measured = [isinstance(v, tuple) for v in accuracies.values()]  # a spread over seeds
+    for bar, value, spread, over_seeds in zip(bars, values, spreads, measured, strict=True):
+        # one decimal, as the lesson prints them: a spread of 0.5 points is not "± 0"
+        text = f"{100 * value:.1f}%" + (f" ± {100 * spread:.1f}" if over_seeds else "")
         ax.text(bar.get_x() + bar.get_width() / 2, value + spread + 0.02, text, ha="center")
     if chance is not None:
         ax.axhline(chance, color="grey", linestyle="--", label="chance")
