@@ -483,6 +483,19 @@ def test_figures_are_figures_with_log_axes():
         debugging.plot_filters(_dense())
 
 
+def test_update_ratio_legend_sits_beside_the_lines_not_on_them():
+    fig = debugging.plot_update_ratios({"Adam at 1e-3": {"conv": [1e-3], "fc": [2e-3]},
+                                        "Adam at 1": {"conv": [1.0], "fc": [25.0]}})
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()  # lays the figure out
+    renderer = canvas.get_renderer()
+    (legend,) = fig.legends
+    assert legend.get_window_extent(renderer).x0 >= fig.axes[0].get_window_extent(renderer).x1
+    assert [t.get_text() for t in legend.get_texts()][:2] == ["Adam at 1e-3", "Adam at 1"]
+
+
 def test_error_vs_step_marks_both_thresholds_of_the_text():
     fig = debugging.plot_error_vs_step([1e-1, 1e-5], {"float64": [1e-3, 1e-10]})
     levels = sorted(line.get_ydata()[0] for line in fig.axes[0].lines if line.get_linestyle() == ":")

@@ -174,7 +174,7 @@ def plot_update_ratios(
 
     if not runs:
         raise ValueError("runs: expected {run name: {layer name: ratio(s)}}")
-    fig = Figure(figsize=(6.5, 3.8), layout="constrained")
+    fig = Figure(figsize=(8.2, 3.8), layout="constrained")
     ax = fig.add_subplot()
     names: list[str] = []
     for label, ratios in runs.items():
@@ -186,7 +186,7 @@ def plot_update_ratios(
     ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
     ax.set(ylabel="||update|| / ||weights||", title="update-to-weight ratio per layer")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize="small")
+    fig.legend(loc="outside right upper", fontsize="small")  # beside the lines, never on them
     return fig
 
 
