@@ -45,6 +45,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 import zipfile
 from pathlib import Path
 
@@ -179,8 +180,9 @@ def _build_class(prepared, folder: Path, course: Path, out: Path) -> None:
                       if c.metadata.get("nbgrader", {}).get("grade_id") == plan.tests_of[sid][0])
     answer_index = next(i for i, c in enumerate(honest.cells)
                         if c.metadata.get("nbgrader", {}).get("grade_id") == sid)
-    honest.cells.insert(answer_index, nbformat.from_dict(
-        json.loads(json.dumps(honest.cells[test_index]))))
+    pasted = nbformat.from_dict(json.loads(json.dumps(honest.cells[test_index])))
+    pasted["id"] = uuid.uuid4().hex[:8]  # Jupyter gives a pasted cell an id of its own
+    honest.cells.insert(answer_index, pasted)
     write("honest", paste_setup_copy(honest, source=None))
     write("hooks", with_cell(student, HOOKS))
     write("setup_copy", paste_setup_copy(student, HOOKS))
