@@ -484,10 +484,10 @@ def test_figures_are_figures_with_log_axes():
 
 
 def test_update_ratio_legend_sits_beside_the_lines_not_on_them():
-    fig = debugging.plot_update_ratios({"Adam at 1e-3": {"conv": [1e-3], "fc": [2e-3]},
-                                        "Adam at 1": {"conv": [1.0], "fc": [25.0]}})
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
+    fig = debugging.plot_update_ratios({"Adam at 1e-3": {"conv": [1e-3], "fc": [2e-3]},
+                                        "Adam at 1": {"conv": [1.0], "fc": [25.0]}})
     canvas = FigureCanvasAgg(fig)
     canvas.draw()  # lays the figure out
     renderer = canvas.get_renderer()

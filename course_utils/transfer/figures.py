@@ -57,10 +57,10 @@ def plot_accuracy_comparison(
     ax = fig.add_subplot()
     bars = ax.bar(names, values, color="#4c72b0", yerr=spreads if any(spreads) else None,
                   capsize=4)
-    measured = [isinstance(v, tuple) for v in accuracies.values()]  # a spread over seeds
-    for bar, value, spread, over_seeds in zip(bars, values, spreads, measured, strict=True):
+    over_seeds = [isinstance(v, tuple) for v in accuracies.values()]  # these have a spread
+    for bar, value, spread, paired in zip(bars, values, spreads, over_seeds, strict=True):
         # one decimal, as the lesson prints them: a spread of 0.5 points is not "± 0"
-        text = f"{100 * value:.1f}%" + (f" ± {100 * spread:.1f}" if over_seeds else "")
+        text = f"{100 * value:.1f}%" + (f" ± {100 * spread:.1f}" if paired else "")
         ax.text(bar.get_x() + bar.get_width() / 2, value + spread + 0.02, text, ha="center")
     if chance is not None:
         ax.axhline(chance, color="grey", linestyle="--", label="chance")
