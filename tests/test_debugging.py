@@ -286,6 +286,19 @@ def test_initial_loss_is_the_inference_mode_cross_entropy_and_names_data_that_do
         debugging.check_initial_loss(model, x[:0], y[:0])
 
 
+def test_every_check_names_an_x_without_samples():
+    # the checks read their samples through one helper, so none of them takes an empty x
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(3, activation="softmax")])
+    x, y = np.zeros((0, 6), "float32"), np.zeros(0, int)
+    with pytest.raises(ValueError, match=r"x: expected at least one sample, got none"):
+        debugging.record_step_losses(model, x, y, optimizer=keras.optimizers.SGD(0.1),
+                                     batch_size=4, steps=2)
+    with pytest.raises(ValueError, match=r"x: expected at least one sample, got none"):
+        debugging.check_dead_units(model, x)
+    with pytest.raises(ValueError, match=r"x: expected at least one sample, got none"):
+        debugging.check_input_dependence(model, x, y)
+
+
 # --------------------------------------------------------------------------- tiny subset
 
 

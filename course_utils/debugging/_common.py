@@ -45,6 +45,8 @@ def as_sample_array(x: Any, name: str, *, dtype: str = "float32") -> np.ndarray:
     if arr.ndim < 2 or arr.dtype.kind not in "fiu":
         raise ValueError(f"{name}: expected a numeric array (samples, ...), got "
                          f"{arr.dtype} {arr.shape}")
+    if len(arr) == 0:  # Keras fails on no samples with errors that name nothing
+        raise ValueError(f"{name}: expected at least one sample, got none (shape {arr.shape})")
     return arr.astype(dtype)
 
 

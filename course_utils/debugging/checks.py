@@ -113,8 +113,6 @@ def check_initial_loss(
                          f"{type(model).__name__}")
     x = as_sample_array(x, "x")
     y = np.asarray(y)
-    if len(x) == 0:  # Keras' predict fails on no samples with an error that names none
-        raise ValueError(f"x: expected at least one sample, got none (shape {x.shape})")
     losses = []
     num_classes = 0
     for net in built:
@@ -443,8 +441,8 @@ def _epochs(batches: Any) -> Iterator[Any]:
     A dataset of known length is read through one iterator of ``batches.repeat()``, that
     many batches an epoch: a new iterator for every epoch (what ``for b in dataset`` makes)
     costs more than a training step of a small network: about 16 ms for a shuffling
-    pipeline of ten samples. Each repetition reshuffles as a new iteration would. A dataset of unknown length
-    is iterated afresh every epoch.
+    pipeline of ten samples. Each repetition reshuffles as a new iteration would. A dataset
+    of unknown length is iterated afresh every epoch.
 
     >>> epochs = _epochs([(1, 2)])  # a list is every epoch's batches
     >>> next(epochs), next(epochs)
